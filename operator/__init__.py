@@ -1,0 +1,1 @@
+"""The Kubernetes operator: a worker pod per enabled Camera, status from the store."""

@@ -1,0 +1,3 @@
+"""Spectare: a Kubernetes-native recorder for IP cameras."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+"""``python -m spectare``: the same as the ``spectare`` command."""
+
+from spectare.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""``spectare up``: the whole recorder on one machine, without Kubernetes."""

@@ -1,0 +1,219 @@
+"""The worker against a real RTSP camera, real ffmpeg and a real SQLite store."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.footage import LAYOUT, decodes_cleanly, is_uuid7, playable_seconds, segment_files
+from harness.rtsp import DemoCameraFactory, wait_until
+from harness.workers import WorkerFactory
+from spectare import exits
+from spectare.store import Store
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def phase_of(store: Store, camera: str) -> str | None:
+    record = store.get_camera(camera)
+    return record.phase if record else None
+
+
+def hold_is_stale(store: Store, camera: str, stale_seconds: float) -> bool:
+    record = store.get_camera(camera)
+    return bool(record and record.heartbeat and time.time() - record.heartbeat > stale_seconds)
+
+
+def segments_indexed(store: Store, camera: str) -> int:
+    record = store.get_camera(camera)
+    return record.segments if record else 0
+
+
+def test_records_uuid_segments_playable_and_indexed_once(
+    demo_cameras: DemoCameraFactory, workers: WorkerFactory, sqlite_store: Store, footage_root: Path
+) -> None:
+    camera = demo_cameras()
+    worker = workers("front", camera.url("/demo"), segmentSeconds=5, snapshotSeconds=2)
+    wait_until(lambda: phase_of(sqlite_store, "front") == "Recording", 30, message="Recording")
+    wait_until(lambda: segments_indexed(sqlite_store, "front") >= 6, 60, message="6 segments")
+    assert worker.stop() == exits.OK
+
+    files = segment_files(footage_root)
+    rows = sqlite_store.footage_range("front", limit=1000).items
+    assert len(files) >= 6
+    # Exactly one index row per file, and the row's path is the file.
+    assert sorted(r.path for r in rows) == sorted(str(f.relative_to(footage_root)) for f in files)
+    for row in rows:
+        match = LAYOUT.match(row.path)
+        assert match and match["camera"] == "front" and match["id"] == row.id
+        assert is_uuid7(row.id)
+        assert time.strftime("%Y/%m/%d", time.gmtime(row.start)) == "/".join(
+            [match["y"], match["m"], match["d"]]
+        )
+        assert playable_seconds(footage_root / row.path) == pytest.approx(row.duration, abs=0.1)
+        assert row.codec == "h264" and (row.width, row.height) == (320, 180)
+        assert row.thumbnail and (footage_root / row.thumbnail).stat().st_size > 0
+    assert decodes_cleanly(footage_root / rows[0].path)
+    # Names sort by time, and the segments follow each other without losing time.
+    assert [r.id for r in rows] == sorted(r.id for r in rows)
+    span = rows[-1].end - rows[0].start
+    assert sum(r.duration for r in rows) >= 0.97 * span
+    assert span >= 25
+    # The latest picture is kept fresh while recording.
+    assert (footage_root / "front" / "latest.jpg").stat().st_size > 0
+    record = sqlite_store.get_camera("front")
+    assert record is not None and record.worker is None  # released on SIGTERM
+
+
+def test_camera_outage_reconnects_without_losing_the_worker(
+    demo_cameras: DemoCameraFactory, workers: WorkerFactory, sqlite_store: Store
+) -> None:
+    camera = demo_cameras()
+    worker = workers("gate", camera.url("/demo"), segmentSeconds=3, snapshotSeconds=0)
+    wait_until(lambda: segments_indexed(sqlite_store, "gate") >= 2, 60, message="segments")
+    with camera.stopped():
+        wait_until(lambda: phase_of(sqlite_store, "gate") == "Reconnecting", 30, message="Reconn")
+        record = sqlite_store.get_camera("gate")
+        assert record is not None and record.message and "retrying" in record.message
+        outage_start = time.time()
+        wait_until(lambda: time.time() - outage_start >= 10, 15, message="10 s outage")
+        assert worker.running()
+    before = segments_indexed(sqlite_store, "gate")
+    wait_until(lambda: phase_of(sqlite_store, "gate") == "Recording", 60, message="Recording")
+    wait_until(lambda: segments_indexed(sqlite_store, "gate") >= before + 2, 60, message="more")
+    assert worker.running()
+    assert worker.stop() == exits.OK
+    record = sqlite_store.get_camera("gate")
+    assert record is not None and record.reconnects >= 1
+    rows = sqlite_store.footage_range("gate", limit=1000).items
+    gaps = [b.start - a.end for a, b in zip(rows, rows[1:], strict=False)]
+    # One gap: the outage (plus reconnect backoff), nothing else lost.
+    assert max(gaps) >= 8
+    assert sorted(gaps)[-2] < 1.0
+
+
+def test_wrong_credentials_fail_visibly_and_never_leak(
+    demo_cameras: DemoCameraFactory, workers: WorkerFactory, sqlite_store: Store
+) -> None:
+    camera = demo_cameras(username="admin", password="s3cret-Pa55")
+    worker = workers(
+        "door",
+        camera.url("/demo", credentials=False),
+        env={"SPECTARE_CAMERA_USERNAME": "admin", "SPECTARE_CAMERA_PASSWORD": "wrong-Pa55word"},
+        segmentSeconds=3,
+    )
+    wait_until(lambda: phase_of(sqlite_store, "door") == "Failed", 30, message="Failed")
+    record = sqlite_store.get_camera("door")
+    assert record is not None and record.message
+    assert "authentication failed" in record.message
+    assert "retrying in 30 s" in record.message  # slower than a network drop (1 s)
+    assert worker.running()
+    assert worker.stop() == exits.OK
+    log = worker.log_text()
+    assert "401" in log or "authoriz" in log.lower()
+    assert "wrong-Pa55word" not in log and "s3cret-Pa55" not in log
+
+
+def test_right_credentials_record(
+    demo_cameras: DemoCameraFactory, workers: WorkerFactory, sqlite_store: Store
+) -> None:
+    camera = demo_cameras(username="admin", password="s3cret-Pa55")
+    worker = workers(
+        "door",
+        camera.url("/demo", credentials=False),
+        env={"SPECTARE_CAMERA_USERNAME": "admin", "SPECTARE_CAMERA_PASSWORD": "s3cret-Pa55"},
+        segmentSeconds=2,
+    )
+    wait_until(lambda: segments_indexed(sqlite_store, "door") >= 1, 60, message="a segment")
+    assert worker.stop() == exits.OK
+    assert "s3cret-Pa55" not in worker.log_text()
+
+
+def test_sigkill_mid_segment_then_restart_recovers_the_partial_segment(
+    demo_cameras: DemoCameraFactory, workers: WorkerFactory, sqlite_store: Store, footage_root: Path
+) -> None:
+    camera = demo_cameras()
+    url = camera.url("/demo")
+    first = workers("yard", url, worker_id="yard-1", segmentSeconds=60, snapshotSeconds=0)
+    incoming = footage_root / "yard" / ".incoming"
+    wait_until(lambda: phase_of(sqlite_store, "yard") == "Recording", 30, message="Recording")
+    wait_until(
+        lambda: any(p.stat().st_size > 20_000 for p in incoming.glob("*.mp4")), 60, message="data"
+    )
+    first.kill_all()  # worker and ffmpeg at once: nothing gets to close the file
+    partial = list(incoming.glob("*.mp4"))
+    assert len(partial) == 1
+    partial_bytes = partial[0].stat().st_size
+    assert sqlite_store.footage_range("yard").items == []
+
+    # A new worker may take over once yard-1's heartbeat is stale (5 s here).
+    wait_until(lambda: hold_is_stale(sqlite_store, "yard", 5.0), 30, message="stale hold")
+    second = workers("yard", url, worker_id="yard-2", segmentSeconds=60, snapshotSeconds=0)
+    wait_until(lambda: segments_indexed(sqlite_store, "yard") >= 1, 60, message="recovered")
+    assert second.stop() == exits.OK
+    rows = sqlite_store.footage_range("yard", limit=100).items
+    recovered = rows[0]
+    assert recovered.bytes == partial_bytes
+    assert playable_seconds(footage_root / recovered.path) > 1.0
+    assert len({r.id for r in rows}) == len(rows) == len(segment_files(footage_root))
+    assert "recovery.leftover_indexed" in second.log_text()
+
+
+def test_two_workers_one_camera_exactly_one_records(
+    demo_cameras: DemoCameraFactory, workers: WorkerFactory, sqlite_store: Store
+) -> None:
+    camera = demo_cameras()
+    first = workers("porch", camera.url("/demo"), worker_id="porch-a", segmentSeconds=2)
+    wait_until(lambda: phase_of(sqlite_store, "porch") == "Recording", 30, message="Recording")
+    second = workers("porch", camera.url("/demo"), worker_id="porch-b", segmentSeconds=2)
+    assert second.wait(timeout=30) == exits.CAMERA_HELD
+    assert "worker.camera_held" in second.log_text() and "porch-a" in second.log_text()
+    assert first.running()
+    record = sqlite_store.get_camera("porch")
+    assert record is not None and record.worker == "porch-a"
+    first.stop()
+
+
+def test_sigterm_indexes_the_last_segment_and_releases(
+    demo_cameras: DemoCameraFactory, workers: WorkerFactory, sqlite_store: Store, footage_root: Path
+) -> None:
+    camera = demo_cameras()
+    worker = workers("shed", camera.url("/demo"), segmentSeconds=60, snapshotSeconds=0)
+    incoming = footage_root / "shed" / ".incoming"
+    wait_until(
+        lambda: any(p.stat().st_size > 10_000 for p in incoming.glob("*.mp4")), 60, message="data"
+    )
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) == exits.OK
+    rows = sqlite_store.footage_range("shed").items
+    assert len(rows) == 1 and rows[0].duration > 1.0
+    assert list(incoming.glob("*")) == []
+    record = sqlite_store.get_camera("shed")
+    assert record is not None and record.worker is None
+
+
+def test_footage_root_missing_is_refused(
+    workers: WorkerFactory, tmp_path: Path, sqlite_store: Store
+) -> None:
+    worker = workers(
+        "nowhere",
+        "rtsp://127.0.0.1:9/none",
+        env={"SPECTARE_FOOTAGE_DIR": str(tmp_path / "not-there")},
+    )
+    assert worker.wait(timeout=30) == exits.BAD_CONFIG
+    assert "does not exist" in worker.log_text()
+    assert sqlite_store.get_camera("nowhere") is None  # never grabbed
+
+
+def test_footage_root_must_be_a_mount(workers: WorkerFactory, footage_root: Path) -> None:
+    worker = workers(
+        "unmounted",
+        "rtsp://127.0.0.1:9/none",
+        env={"SPECTARE_FOOTAGE_MUST_BE_MOUNT": "true"},
+    )
+    assert worker.wait(timeout=30) == exits.BAD_CONFIG
+    assert "not a mount point" in worker.log_text()
+    assert list(footage_root.iterdir()) == []

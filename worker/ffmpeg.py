@@ -1,0 +1,182 @@
+"""ffmpeg command lines and the reading of what ffmpeg says: pure functions only."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from spectare.model import CameraSpec
+from spectare.settings import Container
+
+#: Muxer per container; fragmented MP4 keeps what was written playable after a kill.
+_MUXERS: dict[str, str] = {"mp4": "mp4", "ts": "mpegts", "mkv": "matroska"}
+#: Short fragments bound what a SIGKILL can lose to about this many microseconds.
+FRAGMENT_MICROSECONDS = 500_000
+
+
+@dataclass(frozen=True)
+class RecordJob:
+    """Everything one recording run of ffmpeg needs."""
+
+    url: str
+    spec: CameraSpec
+    container: Container
+    incoming: Path
+    run_id: str
+    snapshot: Path | None
+    rw_timeout_seconds: float = 10.0
+    ffmpeg: str = "ffmpeg"
+
+
+def segment_options(container: Container) -> list[str]:
+    """Muxer options of one segment file."""
+    if container == "mp4":
+        flags = "+frag_keyframe+empty_moov+default_base_moof"
+        return [
+            "-segment_format_options",
+            f"movflags={flags}:frag_duration={FRAGMENT_MICROSECONDS}",
+        ]
+    if container == "mkv":
+        return ["-segment_format_options", "cluster_time_limit=500"]
+    return []
+
+
+def record_command(job: RecordJob) -> list[str]:
+    """The ffmpeg command that records ``job``: stream copy, segment list on stdout."""
+    timeout_us = str(int(job.rw_timeout_seconds * 1_000_000))
+    cmd = [job.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "level+info", "-nostats"]
+    cmd += ["-rtsp_transport", job.spec.transport.value, "-timeout", timeout_us]
+    if job.snapshot is not None:
+        # Snapshots decode keyframes only; the recording itself is never decoded.
+        cmd += ["-skip_frame", "nokey"]
+    cmd += ["-fflags", "+genpts", "-i", job.url]
+    cmd += ["-map", "0:v:0", "-c", "copy", "-an", "-sn", "-dn"]
+    cmd += ["-f", "segment", "-segment_time", str(job.spec.segment_seconds)]
+    cmd += ["-segment_format", _MUXERS[job.container], *segment_options(job.container)]
+    cmd += ["-reset_timestamps", "1", "-flush_packets", "1"]
+    cmd += ["-segment_list", "pipe:1", "-segment_list_type", "csv"]
+    cmd += [str(job.incoming / f"{job.run_id}-%06d.{job.container}")]
+    if job.snapshot is not None:
+        every = job.spec.snapshot_seconds
+        cmd += ["-map", "0:v:0", "-vf", f"fps=1/{every},scale=640:-2", "-q:v", "5"]
+        cmd += ["-update", "1", "-f", "image2", str(job.snapshot)]
+    return cmd
+
+
+def analyse_command(
+    ffmpeg: str, segment: Path, thumbnail: Path, grid: tuple[int, int] | None
+) -> list[str]:
+    """Decode a segment's keyframes only: a thumbnail JPEG and, with a ``grid``, tiny grey
+    frames on stdout for motion scoring."""
+    cmd = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error"]
+    cmd += ["-skip_frame", "nokey", "-i", str(segment)]
+    cmd += ["-map", "0:v:0", "-frames:v", "1", "-vf", "scale=320:-2", "-q:v", "5"]
+    cmd += ["-y", str(thumbnail)]
+    if grid is not None:
+        width, height = grid
+        cmd += ["-map", "0:v:0", "-vf", f"scale={width}:{height},format=gray"]
+        cmd += ["-fps_mode", "passthrough", "-f", "rawvideo", "pipe:1"]
+    return cmd
+
+
+def probe_command(ffprobe: str, path: Path) -> list[str]:
+    """ffprobe asking for the first video stream and the duration, as JSON."""
+    return [
+        ffprobe, "-v", "error", "-select_streams", "v:0",
+        "-show_entries", "format=duration,size:stream=codec_name,width,height",
+        "-of", "json", str(path),
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SegmentEntry:
+    """One line of the segment list: ffmpeg closed ``name``."""
+
+    name: str
+    start: float
+    end: float
+
+    @property
+    def duration(self) -> float:
+        """Seconds of media in the segment."""
+        return max(0.0, self.end - self.start)
+
+
+def parse_segment_line(line: str) -> SegmentEntry | None:
+    """A CSV segment-list line (``name,start,end``), or None if it is not one."""
+    parts = line.strip().rsplit(",", 2)
+    if len(parts) != 3:
+        return None
+    name, start, end = parts
+    try:
+        return SegmentEntry(name.strip('"'), float(start), float(end))
+    except ValueError:
+        return None
+
+
+class Timeline:
+    """Places segments on the wall clock.
+
+    The segment list gives times on the stream's own clock, starting at zero. A line
+    arrives no earlier than its segment really ended, and late when ffmpeg was busy
+    (it reads a burst while probing the stream), so the stream's zero is best estimated
+    by the smallest ``arrival - end`` seen lately; a sliding window follows camera
+    clock drift. The stream cannot start before ffmpeg did.
+    """
+
+    def __init__(self, started_at: float, window: int = 12) -> None:
+        self.started_at = started_at
+        self.window = window
+        self._offsets: list[float] = []
+
+    def place(self, entry: SegmentEntry, arrived_at: float) -> tuple[float, float]:
+        """Wall-clock (start, end) of a segment whose list line arrived at ``arrived_at``."""
+        self._offsets = [*self._offsets[-(self.window - 1) :], arrived_at - entry.end]
+        zero = max(self.started_at, min(self._offsets))
+        return zero + entry.start, zero + entry.end
+
+
+class Cause(StrEnum):
+    """Why a recording run ended."""
+
+    AUTH = "authentication failed"
+    UNREACHABLE = "camera unreachable"
+    NOT_FOUND = "stream not found"
+    ENDED = "stream ended"
+    STOPPED = "stopped"
+
+
+_CAUSES: list[tuple[Cause, re.Pattern[str]]] = [
+    (Cause.AUTH, re.compile(r"401 Unauthorized|403 Forbidden|authoriz|authentic", re.I)),
+    (Cause.NOT_FOUND, re.compile(r"404 Not Found|454 Session Not Found", re.I)),
+    (
+        Cause.UNREACHABLE,
+        re.compile(
+            r"Connection refused|Connection timed out|No route to host|Network is unreachable|"
+            r"Name or service not known|Temporary failure in name resolution|Operation timed out|"
+            r"Connection reset",
+            re.I,
+        ),
+    ),
+]
+
+
+def classify_exit(lines: list[str], stopping: bool) -> Cause:
+    """Why ffmpeg ended, judged from its last log lines."""
+    if stopping:
+        return Cause.STOPPED
+    for cause, pattern in _CAUSES:
+        if any(pattern.search(line) for line in lines):
+            return cause
+    return Cause.ENDED
+
+
+_LEVEL = re.compile(r"\[(trace|debug|verbose|info|warning|error|fatal|panic)\]")
+
+
+def line_level(line: str) -> str:
+    """ffmpeg's level of a ``-loglevel level+...`` line (``info`` when unmarked)."""
+    match = _LEVEL.search(line)
+    return match.group(1) if match else "info"

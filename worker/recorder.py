@@ -1,0 +1,126 @@
+"""One run of ffmpeg: start it, hear of each closed segment, stop it gracefully."""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+from spectare.worker.ffmpeg import Timeline, line_level, parse_segment_line
+
+from spectare.logs import get_logger
+
+log = get_logger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child: if the worker dies (even by SIGKILL), ffmpeg gets SIGTERM and
+    closes its segment cleanly instead of recording on, unwatched."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+#: Called with (file path, wall-clock start, wall-clock end) of each closed segment.
+OnSegment = Callable[[Path, float, float], None]
+
+
+class Recorder:
+    """Runs one ffmpeg recording; ``wait`` returns its exit code and last log lines."""
+
+    def __init__(
+        self,
+        command: list[str],
+        incoming: Path,
+        on_segment: OnSegment,
+        on_started: Callable[[], None],
+    ) -> None:
+        self.command = command
+        self.incoming = incoming
+        self.on_segment = on_segment
+        self.on_started = on_started
+        self.tail: deque[str] = deque(maxlen=40)
+        self._process: subprocess.Popen[str] | None = None
+        self._timeline = Timeline(time.time())
+        self._readers: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Start ffmpeg; must be called from the worker's main thread (see _die_with_parent)."""
+        self._timeline = Timeline(time.time())
+        self._process = subprocess.Popen(
+            self.command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            preexec_fn=_die_with_parent,
+            # Signals from a terminal reach the worker only; it decides how ffmpeg stops.
+            start_new_session=True,
+        )
+        self._readers = [
+            threading.Thread(target=self._read_list, name="segment-list", daemon=True),
+            threading.Thread(target=self._read_log, name="ffmpeg-log", daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+        log.info("ffmpeg.started", pid=self._process.pid)
+
+    def _read_list(self) -> None:
+        assert self._process is not None and self._process.stdout is not None
+        for line in self._process.stdout:
+            entry = parse_segment_line(line)
+            if entry is not None:
+                start, end = self._timeline.place(entry, time.time())
+                self.on_segment(self.incoming / entry.name, start, end)
+
+    def _read_log(self) -> None:
+        assert self._process is not None and self._process.stderr is not None
+        for raw in self._process.stderr:
+            line = raw.rstrip()
+            if not line:
+                continue
+            self.tail.append(line)
+            level = line_level(line)
+            if line.startswith("[info] Output #0") or "Stream mapping:" in line:
+                self.on_started()
+            if level in ("warning", "error", "fatal", "panic"):
+                # Scrubbed by the log formatter: ffmpeg echoes the URL, password included.
+                log.warning("ffmpeg.said", level=level, line=line)
+            else:
+                log.debug("ffmpeg.said", level=level, line=line)
+
+    def stop(self) -> None:
+        """Ask ffmpeg to finish the current segment and exit."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGINT)
+
+    def kill(self) -> None:
+        """End ffmpeg at once (it ignored a stop)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+
+    def wait(self, stop_grace: float = 30.0, stopping: Callable[[], bool] = lambda: False) -> int:
+        """Wait for ffmpeg to exit and for its output to be read; its exit code."""
+        assert self._process is not None
+        stop_sent_at: float | None = None
+        while True:
+            try:
+                code = self._process.wait(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                if stopping() and stop_sent_at is None:
+                    self.stop()
+                    stop_sent_at = time.monotonic()
+                elif stop_sent_at is not None and time.monotonic() - stop_sent_at > stop_grace:
+                    log.warning("ffmpeg.kill", reason="did not stop in time")
+                    self.kill()
+        for reader in self._readers:
+            reader.join(timeout=10)
+        return code

@@ -1,0 +1,79 @@
+"""Crash recovery: index what an earlier run left behind; quarantine, never delete."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from spectare.worker.probe import probe
+from spectare.worker.segments import Indexer, quarantine
+
+from spectare.ids import uuid7_time
+from spectare.layout import camera_files, incoming_dir
+from spectare.logs import get_logger
+
+log = get_logger(__name__)
+DAY = 86400.0
+
+
+def days_between(first: float, last: float) -> list[str]:
+    """``YYYY/MM/DD`` of every UTC day from ``first`` to ``last``, both included."""
+    days: list[str] = []
+    moment = first - first % DAY
+    while moment <= last:
+        days.append(time.strftime("%Y/%m/%d", time.gmtime(moment)))
+        moment += DAY
+    return days
+
+
+def leftovers(root: Path, camera: str, keep_run: str | None = None) -> list[Path]:
+    """Files an earlier run left in the camera's incoming folder, oldest first."""
+    folder = incoming_dir(root, camera)
+    if not folder.is_dir():
+        return []
+    files = [
+        path
+        for path in folder.iterdir()
+        if path.is_file() and not (keep_run and path.name.startswith(keep_run))
+    ]
+    return sorted(files, key=lambda path: (path.stat().st_mtime, path.name))
+
+
+def _segment_id(path: Path) -> str | None:
+    try:
+        parsed = uuid.UUID(path.stem)
+    except ValueError:
+        return None
+    return str(parsed) if parsed.version == 7 else None
+
+
+def unindexed(root: Path, indexer: Indexer, since: float | None) -> Iterator[tuple[Path, str]]:
+    """Segment files in the tree with no index row (all days, or the days since ``since``)."""
+    days = None if since is None else days_between(since - DAY, time.time())
+    for path in camera_files(root, indexer.camera, days):
+        segment_id = _segment_id(path)
+        if segment_id and indexer.store.get_footage(segment_id) is None:
+            yield path, segment_id
+
+
+def recover(root: Path, indexer: Indexer, keep_run: str | None = None) -> int:
+    """Finish the leftovers of earlier runs and index files the index lacks; how many."""
+    recovered = 0
+    for path in leftovers(root, indexer.camera, keep_run):
+        if indexer.finish(path, None, closed_at=path.stat().st_mtime) is not None:
+            recovered += 1
+            log.info("recovery.leftover_indexed", camera=indexer.camera, file=path.name)
+    record = indexer.store.get_camera(indexer.camera)
+    # With an empty index every file is looked at: the index is rebuilt from the files.
+    since = record.newest_end if record is not None and record.segments else None
+    for path, segment_id in unindexed(root, indexer, since):
+        info = probe(path, indexer.tools.ffprobe)
+        if info is None:
+            quarantine(root, indexer.camera, path, "no playable video")
+            continue
+        indexer.index_file(segment_id, str(path.relative_to(root)), info, uuid7_time(segment_id))
+        recovered += 1
+        log.info("recovery.reindexed", camera=indexer.camera, id=segment_id)
+    return recovered

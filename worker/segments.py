@@ -1,0 +1,127 @@
+"""Turning a closed segment file into footage: rename to its UUID, probe, analyse, index."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from spectare.worker.analyse import analyse
+from spectare.worker.probe import MediaInfo, probe
+
+from spectare.ids import uuid7_at
+from spectare.layout import quarantine_dir, segment_relpath, thumbnail_relpath
+from spectare.logs import get_logger
+from spectare.model import CameraSpec
+from spectare.store import Event, Footage, Store, StoreError
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Tools:
+    """External programs a worker runs."""
+
+    ffmpeg: str = "ffmpeg"
+    ffprobe: str = "ffprobe"
+
+
+def quarantine(root: Path, camera: str, path: Path, reason: str) -> Path:
+    """Move an unplayable file aside; it is never deleted."""
+    target_dir = quarantine_dir(root, camera)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / path.name
+    if target.exists():
+        target = target_dir / f"{path.stem}-{int(time.time() * 1000)}{path.suffix}"
+    shutil.move(path, target)
+    log.warning("segment.quarantined", camera=camera, file=path.name, reason=reason)
+    return target
+
+
+def place(root: Path, camera: str, source: Path, start: float) -> tuple[str, str]:
+    """Rename a finished file to its UUIDv7 name in the dated tree: (id, relative path)."""
+    segment_id = str(uuid7_at(start))
+    relpath = segment_relpath(camera, start, segment_id, source.suffix.lstrip("."))
+    target = root / relpath
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # link + unlink instead of rename: it fails rather than overwrite an existing file.
+    os.link(source, target)
+    source.unlink()
+    return segment_id, relpath
+
+
+class Indexer:
+    """Indexes finished segments of one camera; retries the store until it answers."""
+
+    def __init__(self, store: Store, root: Path, camera: str, spec: CameraSpec, tools: Tools):
+        self.store = store
+        self.root = root
+        self.camera = camera
+        self.spec = spec
+        self.tools = tools
+
+    def finish(self, source: Path, start: float | None, closed_at: float) -> Footage | None:
+        """Finish ``source``, which started at wall time ``start`` (if known) and was closed
+        at ``closed_at``; None when it was quarantined."""
+        info = probe(source, self.tools.ffprobe)
+        if info is None:
+            quarantine(self.root, self.camera, source, "no playable video")
+            return None
+        if start is None:
+            start = closed_at - info.duration
+        segment_id, relpath = place(self.root, self.camera, source, start)
+        return self.index_file(segment_id, relpath, info, start)
+
+    def index_file(self, segment_id: str, relpath: str, info: MediaInfo, start: float) -> Footage:
+        """Thumbnail, motion score and index row of a segment already in the tree."""
+        path = self.root / relpath
+        thumb_rel = thumbnail_relpath(relpath)
+        result = analyse(
+            path, self.root / thumb_rel, self.tools.ffmpeg, score=self.spec.motion.enabled
+        )
+        footage = Footage(
+            id=segment_id,
+            camera=self.camera,
+            path=relpath,
+            start=start,
+            end=start + info.duration,
+            duration=info.duration,
+            bytes=path.stat().st_size,
+            container=path.suffix.lstrip("."),
+            codec=info.codec,
+            width=info.width,
+            height=info.height,
+            motion=result.motion,
+            thumbnail=thumb_rel if result.thumbnail else None,
+        )
+        self._index(footage)
+        return footage
+
+    def _index(self, footage: Footage) -> None:
+        added = self.store.add_footage(footage, now=time.time())
+        threshold = self.spec.motion.threshold
+        if footage.motion is not None and footage.motion >= threshold and added:
+            self.store.add_event(
+                Event(
+                    id=footage.id,
+                    camera=self.camera,
+                    footage_id=footage.id,
+                    start=footage.start,
+                    end=footage.end,
+                    score=footage.motion,
+                )
+            )
+        log.info(
+            "segment.indexed",
+            camera=self.camera,
+            id=footage.id,
+            seconds=round(footage.duration, 3),
+            bytes=footage.bytes,
+            motion=None if footage.motion is None else round(footage.motion, 4),
+            new=added,
+        )
+
+
+__all__ = ["Indexer", "StoreError", "Tools", "place", "quarantine"]
