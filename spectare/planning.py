@@ -25,7 +25,7 @@ class WorkerState:
     ended_at: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class Plan:
     """What to do now, and what each idle camera waits for."""
 

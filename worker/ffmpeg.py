@@ -51,6 +51,9 @@ def record_command(job: RecordJob) -> list[str]:
     if job.snapshot is not None:
         # Snapshots decode keyframes only; the recording itself is never decoded.
         cmd += ["-skip_frame", "nokey"]
+    # A short probe: ffmpeg buffers what it probes and then writes it in a burst, which
+    # blurs the wall-clock placement of the first segments (see Timeline).
+    cmd += ["-analyzeduration", "1000000", "-probesize", "1000000"]
     cmd += ["-fflags", "+genpts", "-i", job.url]
     cmd += ["-map", "0:v:0", "-c", "copy", "-an", "-sn", "-dn"]
     cmd += ["-f", "segment", "-segment_time", str(job.spec.segment_seconds)]

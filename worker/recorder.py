@@ -47,6 +47,7 @@ class Recorder:
         self.on_started = on_started
         self.tail: deque[str] = deque(maxlen=40)
         self._process: subprocess.Popen[str] | None = None
+        self._stop_sent_at: float | None = None
         self._timeline = Timeline(time.time())
         self._readers: list[threading.Thread] = []
 
@@ -97,8 +98,14 @@ class Recorder:
                 log.debug("ffmpeg.said", level=level, line=line)
 
     def stop(self) -> None:
-        """Ask ffmpeg to finish the current segment and exit."""
-        if self._process is not None and self._process.poll() is None:
+        """Ask ffmpeg to finish the current segment and exit (once: a second signal makes
+        ffmpeg abort the write in progress and lose the segment)."""
+        if (
+            self._stop_sent_at is None
+            and self._process is not None
+            and self._process.poll() is None
+        ):
+            self._stop_sent_at = time.monotonic()
             self._process.send_signal(signal.SIGINT)
 
     def kill(self) -> None:
@@ -109,16 +116,15 @@ class Recorder:
     def wait(self, stop_grace: float = 30.0, stopping: Callable[[], bool] = lambda: False) -> int:
         """Wait for ffmpeg to exit and for its output to be read; its exit code."""
         assert self._process is not None
-        stop_sent_at: float | None = None
         while True:
             try:
                 code = self._process.wait(timeout=0.5)
                 break
             except subprocess.TimeoutExpired:
-                if stopping() and stop_sent_at is None:
+                if stopping():
                     self.stop()
-                    stop_sent_at = time.monotonic()
-                elif stop_sent_at is not None and time.monotonic() - stop_sent_at > stop_grace:
+                sent = self._stop_sent_at
+                if sent is not None and time.monotonic() - sent > stop_grace:
                     log.warning("ffmpeg.kill", reason="did not stop in time")
                     self.kill()
         for reader in self._readers:

@@ -28,6 +28,11 @@ def days_between(first: float, last: float) -> list[str]:
     return days
 
 
+#: A leftover still changing may belong to an ffmpeg that outlived its worker for a
+#: moment (it closes its file when the worker dies); it is left alone until quiet.
+QUIET_SECONDS = 2.0
+
+
 def leftovers(root: Path, camera: str, keep_run: str | None = None) -> list[Path]:
     """Files an earlier run left in the camera's incoming folder, oldest first."""
     folder = incoming_dir(root, camera)
@@ -38,6 +43,9 @@ def leftovers(root: Path, camera: str, keep_run: str | None = None) -> list[Path
         for path in folder.iterdir()
         if path.is_file() and not (keep_run and path.name.startswith(keep_run))
     ]
+    if files:
+        newest = max(path.stat().st_mtime for path in files)
+        time.sleep(max(0.0, newest + QUIET_SECONDS - time.time()))
     return sorted(files, key=lambda path: (path.stat().st_mtime, path.name))
 
 

@@ -64,13 +64,18 @@ def camera_info(camera: Camera) -> CameraInfo:
     )
 
 
+def worker_id(camera: str) -> str:
+    """Who holds ``camera`` when this pool's worker records it."""
+    return f"{os.uname().nodename}-{os.getpid()}-{camera}"
+
+
 def worker_env(settings: Settings, manifests: Manifests, camera: Camera) -> dict[str, str]:
     """The environment of a camera's worker process, as the operator builds a pod's."""
     env = dict(os.environ)
     env.update(
         SPECTARE_STORE=settings.store,
         SPECTARE_FOOTAGE_DIR=str(settings.footage_dir),
-        SPECTARE_WORKER_ID=f"{os.uname().nodename}-{camera.name}-{os.getpid()}",
+        SPECTARE_WORKER_ID=worker_id(camera.name),
         SPECTARE_CAMERA_SPEC=camera.spec.model_dump_json(by_alias=True),
         SPECTARE_HEARTBEAT_SECONDS=str(settings.heartbeat_seconds),
         SPECTARE_STALE_SECONDS=str(settings.stale_seconds),
@@ -154,6 +159,10 @@ class LocalPool:
             slot.child, slot.ended_at, slot.last_exit = None, now, code
             healthy = now - child.started_at >= HEALTHY_SECONDS
             slot.failures = 1 if healthy else slot.failures + 1
+            if code not in (exits.OK, exits.CAMERA_HELD):
+                # Its holder is known dead: free the camera now rather than when the
+                # heartbeat goes stale, so the replacement can start recording at once.
+                self.store.release(name, worker_id(name))
             log.warning(
                 "pool.worker_exited",
                 camera=name,
