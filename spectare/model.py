@@ -183,7 +183,9 @@ class Camera(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
-    api_version: Literal["spectare.io/v1alpha1"] = Field(default=API_VERSION, alias="apiVersion")
+    api_version: Literal["spectare.io/v1alpha1"] = Field(
+        default="spectare.io/v1alpha1", alias="apiVersion"
+    )
     kind: Literal["Camera"] = "Camera"
     metadata: Metadata
     spec: CameraSpec

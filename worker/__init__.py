@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from spectare.worker.run import Worker
-
 from spectare import exits
 from spectare.logs import get_logger
 from spectare.settings import Settings
 from spectare.store import StoreError, open_store
+from spectare.worker.run import Worker
 
 log = get_logger(__name__)
 

@@ -176,6 +176,18 @@ def classify_exit(lines: list[str], stopping: bool) -> Cause:
     return Cause.ENDED
 
 
+#: Warnings ffmpeg repeats for every stream of every camera that mean nothing to a user.
+_NOISE = re.compile(
+    r"deprecated pixel format used|Timestamps are unset in a packet|"
+    r"Invalid DTS: .* replacing by guess|Non-monotonous DTS"
+)
+
+
+def is_noise(line: str) -> bool:
+    """Whether a warning is one ffmpeg emits routinely for camera streams."""
+    return bool(_NOISE.search(line))
+
+
 _LEVEL = re.compile(r"\[(trace|debug|verbose|info|warning|error|fatal|panic)\]")
 
 

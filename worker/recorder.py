@@ -11,9 +11,8 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from spectare.worker.ffmpeg import Timeline, line_level, parse_segment_line
-
 from spectare.logs import get_logger
+from spectare.worker.ffmpeg import Timeline, is_noise, line_level, parse_segment_line
 
 log = get_logger(__name__)
 
@@ -91,7 +90,7 @@ class Recorder:
             level = line_level(line)
             if line.startswith("[info] Output #0") or "Stream mapping:" in line:
                 self.on_started()
-            if level in ("warning", "error", "fatal", "panic"):
+            if level in ("warning", "error", "fatal", "panic") and not is_noise(line):
                 # Scrubbed by the log formatter: ffmpeg echoes the URL, password included.
                 log.warning("ffmpeg.said", level=level, line=line)
             else:

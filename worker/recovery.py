@@ -7,12 +7,11 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from spectare.worker.probe import probe
-from spectare.worker.segments import Indexer, quarantine
-
 from spectare.ids import uuid7_time
 from spectare.layout import camera_files, incoming_dir
 from spectare.logs import get_logger
+from spectare.worker.probe import probe
+from spectare.worker.segments import Indexer, quarantine
 
 log = get_logger(__name__)
 DAY = 86400.0

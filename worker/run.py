@@ -11,14 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from spectare.worker.backoff import HEALTHY_RUN_SECONDS, next_delay
-from spectare.worker.ffmpeg import Cause, RecordJob, classify_exit, record_command
-from spectare.worker.recorder import Recorder
-from spectare.worker.recovery import recover
-from spectare.worker.retention import apply_retention
-from spectare.worker.segments import Indexer, Tools
-from spectare.worker.storage import StorageError, check_footage_root
-
 from spectare import exits
 from spectare.layout import incoming_dir, snapshot_path
 from spectare.logs import get_logger
@@ -26,6 +18,13 @@ from spectare.model import CameraSpec, Phase
 from spectare.redact import register_secret, with_credentials
 from spectare.settings import Settings
 from spectare.store import Store, StoreError
+from spectare.worker.backoff import HEALTHY_RUN_SECONDS, next_delay
+from spectare.worker.ffmpeg import Cause, RecordJob, classify_exit, record_command
+from spectare.worker.recorder import Recorder
+from spectare.worker.recovery import recover
+from spectare.worker.retention import apply_retention
+from spectare.worker.segments import Indexer, Tools
+from spectare.worker.storage import StorageError, check_footage_root
 
 log = get_logger(__name__)
 

@@ -8,14 +8,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from spectare.worker.analyse import analyse
-from spectare.worker.probe import MediaInfo, probe
-
 from spectare.ids import uuid7_at
 from spectare.layout import quarantine_dir, segment_relpath, thumbnail_relpath
 from spectare.logs import get_logger
 from spectare.model import CameraSpec
 from spectare.store import Event, Footage, Store, StoreError
+from spectare.worker.analyse import analyse
+from spectare.worker.probe import MediaInfo, probe
 
 log = get_logger(__name__)
 

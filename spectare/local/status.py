@@ -38,7 +38,7 @@ def status_lines(cameras: Sequence[CameraRecord], now: float) -> list[str]:
 class StatusPrinter:
     """Prints the status block whenever something a person cares about changes."""
 
-    def __init__(self, write: Callable[[str], None]) -> None:
+    def __init__(self, write: Callable[[str], object]) -> None:
         self.write = write
         self._last: tuple[tuple[str, str, int, int, str | None], ...] | None = None
 

@@ -336,7 +336,8 @@ class SQLiteStore(Store):
         end: float | None = None,
         limit: int = 500,
     ) -> list[Event]:
-        where, params = ["1 = 1"], []  # type: ignore[var-annotated]
+        where: list[str] = ["1 = 1"]
+        params: list[Any] = []
         if camera is not None:
             where.append("camera = ?")
             params.append(camera)

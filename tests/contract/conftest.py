@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,10 +36,8 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ca
     first.setup()
     yield make
     for store in opened:
-        try:
+        with contextlib.suppress(Exception):
             store.close()
-        except Exception:
-            pass
     if request.param == "rethinkdb":
         from harness.rethink import drop_database
 
@@ -49,5 +48,3 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ca
 def store(store_factory: Callable[[], Store]) -> Store:
     """A set-up, empty store of each backend."""
     return store_factory()
-
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -128,7 +129,5 @@ class WorkerFactory:
     ) -> None:
         for process in self.started:
             if process.process is not None and process.running():
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     process.kill_all()
-                except ProcessLookupError:
-                    pass

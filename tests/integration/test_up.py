@@ -59,9 +59,7 @@ def up(
     camera = demo_cameras(paths=["/front", "/back"], username="viewer", password="Very-Secret-9")
     manifest = tmp_path / "cameras.yaml"
     manifest.write_text(
-        MANIFEST.format(
-            front=camera.url("/front"), back=camera.url("/back", credentials=False)
-        )
+        MANIFEST.format(front=camera.url("/front"), back=camera.url("/back", credentials=False))
     )
     data, port = tmp_path / "data", free_port()
     log = open(tmp_path / "up.log", "wb")  # noqa: SIM115 - closed at teardown

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import signal
 import time
 from pathlib import Path
@@ -89,7 +90,7 @@ def test_camera_outage_reconnects_without_losing_the_worker(
     record = sqlite_store.get_camera("gate")
     assert record is not None and record.reconnects >= 1
     rows = sqlite_store.footage_range("gate", limit=1000).items
-    gaps = [b.start - a.end for a, b in zip(rows, rows[1:], strict=False)]
+    gaps = [b.start - a.end for a, b in itertools.pairwise(rows)]
     # One gap: the outage (plus reconnect backoff), nothing else lost.
     assert max(gaps) >= 8
     assert sorted(gaps)[-2] < 1.0

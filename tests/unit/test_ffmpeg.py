@@ -60,7 +60,10 @@ def test_segment_list_lines() -> None:
     ("line", "cause"),
     [
         ("[rtsp @ 0x1] method DESCRIBE failed: 401 Unauthorized", Cause.AUTH),
-        ("[tcp @ 0x1] Connection to tcp://10.0.0.1:554 failed: Connection refused", Cause.UNREACHABLE),
+        (
+            "[tcp @ 0x1] Connection to tcp://10.0.0.1:554 failed: Connection refused",
+            Cause.UNREACHABLE,
+        ),
         ("[rtsp @ 0x1] method DESCRIBE failed: 404 Not Found", Cause.NOT_FOUND),
         ("[info] video:6596kB audio:0kB", Cause.ENDED),
     ],
@@ -94,3 +97,10 @@ class TestTimeline:
         for i in range(10):
             start, _ = line.place(SegmentEntry(str(i), i * 10, i * 10 + 10), 10 + i * 10 + i * 0.1)
         assert start == pytest.approx(90 + 0.7)
+
+
+def test_routine_warnings_are_noise_real_ones_are_not() -> None:
+    from spectare.worker.ffmpeg import is_noise
+
+    assert is_noise("[swscaler @ 0x1] [warning] deprecated pixel format used, make sure ...")
+    assert not is_noise("[rtsp @ 0x1] [error] method DESCRIBE failed: 401 Unauthorized")

@@ -26,7 +26,8 @@ stringData: {username: admin, password: hunter22}
 
 def camera_doc(**spec: object) -> str:
     fields = "\n".join(f"  {k}: {v}" for k, v in spec.items())
-    return f"apiVersion: spectare.io/v1alpha1\nkind: Camera\nmetadata: {{name: cam}}\nspec:\n{fields}\n"
+    head = "apiVersion: spectare.io/v1alpha1\nkind: Camera\nmetadata: {name: cam}\n"
+    return f"{head}spec:\n{fields}\n"
 
 
 def test_defaults_and_secrets() -> None:
@@ -69,7 +70,7 @@ def test_bad_manifest_names_file_document_and_field(spec: dict[str, object], fie
 
 
 def test_bad_name() -> None:
-    with pytest.raises(ManifestError, match="metadata.name"):
+    with pytest.raises(ManifestError, match=r"metadata\.name"):
         parse_documents(camera_doc(url="rtsp://c/1").replace("name: cam", "name: Bad_Name"))
 
 

@@ -30,5 +30,7 @@ def test_log_lines_are_scrubbed(caplog: object) -> None:
     line = EventFormatter("text").format(record)
     assert "hunter2" not in line and "rtsp://admin:***@cam/1" in line
     assert line.split(" ", 1)[1].startswith("level=info logger=t event=ffmpeg.said line=")
-    assert '"line": "Opening rtsp://admin:***@cam/1 failed"' in EventFormatter("json").format(record)
+    assert '"line": "Opening rtsp://admin:***@cam/1 failed"' in EventFormatter("json").format(
+        record
+    )
     get_logger("t").info("x", a=1)  # the public API accepts fields

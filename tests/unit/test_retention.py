@@ -81,5 +81,7 @@ class TestApply:
         for item in items:
             (tmp_path / "cam" / "2027" / "01" / "15").mkdir(parents=True, exist_ok=True)
             (tmp_path / "cam" / "2027" / "01" / "15" / f"{item.id}.mp4").write_bytes(b"x")
-        assert apply_retention(sqlite_store, tmp_path, "cam", Retention(days=1, maxBytes=1), NOW) == 0
+        assert (
+            apply_retention(sqlite_store, tmp_path, "cam", Retention(days=1, maxBytes=1), NOW) == 0
+        )
         assert len(list(tmp_path.rglob("*.mp4"))) == 3
