@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from spectare.model import CameraSpec
 
@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     api_read_auth: bool = Field(default=False, description="Require the token for reads too.")
     api_host: str = Field(default="127.0.0.1", description="Address the API listens on.")
     api_port: int = Field(default=8080, ge=0, le=65535, description="Port the API listens on.")
+    api_cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser (CORS); none by default.",
+    )
 
     # -- pool (local and Kubernetes) ------------------------------------------------------------
     max_workers: int | None = Field(
@@ -75,6 +79,14 @@ class Settings(BaseSettings):
     restart_backoff_max_seconds: float = Field(
         default=60.0, gt=0, description="Longest wait before a dead worker is started again."
     )
+
+    @field_validator("api_cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        """``https://a,https://b`` in the environment, a list in code."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
 from typing import NoReturn
@@ -285,7 +285,9 @@ class DemoCamera:
         host = self.host if self.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
-        user, secret = (username, password) if username is not None else (self.username, self.password)
+        user, secret = (
+            (username, password) if username is not None else (self.username, self.password)
+        )
         userinfo = ""
         if (credentials or username is not None) and user is not None:
             userinfo = quote(user, safe="")
@@ -304,15 +306,24 @@ class DemoCamera:
             self.python,
             "-I",  # isolated: no PYTHONPATH, no user site, no script dir games
             str(server_script()),
-            "--host", self.host,
-            "--port", str(self._requested_port if port is None else port),
-            "--width", str(self.width),
-            "--height", str(self.height),
-            "--fps", str(self.fps),
-            "--bitrate-kbps", str(self.bitrate_kbps),
-            "--gop-seconds", repr(float(self.gop_seconds)),
-            "--pattern", self.pattern,
-            "--threads", str(self.threads),
+            "--host",
+            self.host,
+            "--port",
+            str(self._requested_port if port is None else port),
+            "--width",
+            str(self.width),
+            "--height",
+            str(self.height),
+            "--fps",
+            str(self.fps),
+            "--bitrate-kbps",
+            str(self.bitrate_kbps),
+            "--gop-seconds",
+            repr(float(self.gop_seconds)),
+            "--pattern",
+            self.pattern,
+            "--threads",
+            str(self.threads),
             # If we die without stopping it, our end of its stdin closes and
             # it stops too: no orphaned cameras after a killed test run.
             "--exit-on-stdin-eof",
@@ -375,8 +386,8 @@ class DemoCamera:
                 except FileNotFoundError as exc:
                     packages = ["python3", *DEBIAN_PACKAGES]
                     raise DemoCameraMissingPackages(
-                        f"cannot run the demo camera's interpreter {self.python!r} ({exc.strerror}); "
-                        + _install_hint(packages),
+                        f"cannot run the demo camera's interpreter {self.python!r} "
+                        f"({exc.strerror}); " + _install_hint(packages),
                         packages,
                     ) from exc
             self._process = process
@@ -401,10 +412,8 @@ class DemoCamera:
             self._process = None
             grace = self.stop_timeout if timeout is None else timeout
             if process.poll() is None:
-                try:
+                with suppress(ProcessLookupError):
                     process.send_signal(signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
                 try:
                     process.wait(timeout=grace)
                 except subprocess.TimeoutExpired:
@@ -429,10 +438,8 @@ class DemoCamera:
         """Stop, and delete the log when it is our own temporary file."""
         self.stop()
         if self._owns_log and self._log_path is not None:
-            try:
+            with suppress(FileNotFoundError):
                 self._log_path.unlink()
-            except FileNotFoundError:
-                pass
             self._log_path = None
 
     @contextmanager
@@ -464,7 +471,8 @@ class DemoCamera:
     def __repr__(self) -> str:
         state = f"running pid={self.pid}" if self.running else "stopped"
         port = self._port if self._port is not None else "?"
-        return f"<DemoCamera {self.host}:{port} {','.join(self.paths)} {self.width}x{self.height} {state}>"
+        mounts = ",".join(self.paths)
+        return f"<DemoCamera {self.host}:{port} {mounts} {self.width}x{self.height} {state}>"
 
     # -------------------------------------------------------------- internals
 
@@ -498,7 +506,9 @@ class DemoCamera:
         line = buffer.split(b"\n", 1)[0]
         match = _READY_RE.match(line)
         if not match:
-            raise DemoCameraError(f"unexpected output from the demo camera: {line!r}" + self._log_tail())
+            raise DemoCameraError(
+                f"unexpected output from the demo camera: {line!r}" + self._log_tail()
+            )
         return int(match.group("port"))
 
     def _raise_exited(self, process: subprocess.Popen[bytes]) -> NoReturn:
@@ -509,9 +519,7 @@ class DemoCamera:
         log = self.log_text()
         if status == _EXIT_MISSING:
             packages = _missing_from_log(log) or list(DEBIAN_PACKAGES)
-            raise DemoCameraMissingPackages(
-                _install_hint(packages) + self._log_tail(), packages
-            )
+            raise DemoCameraMissingPackages(_install_hint(packages) + self._log_tail(), packages)
         if status == _EXIT_BIND:
             raise DemoCameraError(
                 f"the demo camera cannot listen on {self.host}:{self._port or self._requested_port}"
@@ -519,7 +527,9 @@ class DemoCamera:
             )
         if status == _EXIT_USAGE:
             raise DemoCameraError("the demo camera rejected its options" + self._log_tail())
-        raise DemoCameraError(f"the demo camera exited with status {status} before it was ready" + self._log_tail())
+        raise DemoCameraError(
+            f"the demo camera exited with status {status} before it was ready" + self._log_tail()
+        )
 
     def _log_tail(self, lines: int = 15) -> str:
         tail = self.log_text().splitlines()[-lines:]
@@ -529,10 +539,8 @@ class DemoCamera:
 
     def _kill(self, process: subprocess.Popen[bytes]) -> None:
         if process.poll() is None:
-            try:
+            with suppress(ProcessLookupError):
                 process.kill()
-            except ProcessLookupError:
-                pass
         process.wait()
         self._close_pipes(process)
 
@@ -540,10 +548,8 @@ class DemoCamera:
     def _close_pipes(process: subprocess.Popen[bytes]) -> None:
         for stream in (process.stdin, process.stdout):
             if stream is not None:
-                try:
+                with suppress(OSError):
                     stream.close()
-                except OSError:
-                    pass
 
     def _reap(self) -> None:
         # A server that died on its own (crash, killed from outside) is
@@ -563,7 +569,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     interpreter = gst_python()
     try:
-        done = subprocess.run([interpreter, "-I", str(server_script()), *args], env=_server_env(), check=False)
+        done = subprocess.run(
+            [interpreter, "-I", str(server_script()), *args], env=_server_env(), check=False
+        )
     except FileNotFoundError:
         print(_install_hint(["python3", *DEBIAN_PACKAGES]), file=sys.stderr)
         return _EXIT_MISSING

@@ -145,7 +145,10 @@ def build_parser():
              "strict CBR mode do (the test picture alone compresses to a small fraction "
              "of the target; benchmarks need the real byte and packet rate)",
     )
-    parser.add_argument("--audio", action="store_true", help="add a G.711 A-law audio track (pay1), as many cameras send")
+    parser.add_argument(
+        "--audio", action="store_true",
+        help="add a G.711 A-law audio track (pay1), as many cameras send",
+    )
     parser.add_argument("--username", help="require RTSP Basic auth with this user")
     parser.add_argument(
         "--password",
