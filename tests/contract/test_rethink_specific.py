@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 import rethinkdb.ast as r_ast
-from harness.rethink import MOCK_URL, MockServer
 from rethinkdb.errors import ReqlDriverError
 
+from harness.rethink import MOCK_URL, MockServer
 from spectare.ids import uuid7_at
 from spectare.store import CameraInfo, Footage, StoreError
 from spectare.store.rethink import RethinkStore
