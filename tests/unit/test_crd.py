@@ -55,8 +55,10 @@ def test_spec_carries_validation_defaults_and_descriptions() -> None:
     assert (props["segmentSeconds"]["minimum"], props["segmentSeconds"]["maximum"]) == (2, 3600)
     assert props["segmentSeconds"]["default"] == 300
     assert props["transport"] == {
-        "description": "RTSP transport: tcp or udp.", "enum": ["tcp", "udp"],
-        "type": "string", "default": "tcp",
+        "description": "RTSP transport: tcp or udp.",
+        "enum": ["tcp", "udp"],
+        "type": "string",
+        "default": "tcp",
     }
     assert props["substreamUrl"]["nullable"] is True and "default" not in props["substreamUrl"]
     assert props["retention"]["default"] == {} and props["motion"]["default"] == {}
@@ -69,8 +71,16 @@ def test_spec_carries_validation_defaults_and_descriptions() -> None:
 
 def test_whole_status_is_declared() -> None:
     status = schema()["properties"]["status"]["properties"]
-    assert set(status) == {"phase", "workerPod", "lastHeartbeat", "lastSegmentAt", "restarts",
-                           "message", "observedGeneration", "conditions"}
+    assert set(status) == {
+        "phase",
+        "workerPod",
+        "lastHeartbeat",
+        "lastSegmentAt",
+        "restarts",
+        "message",
+        "observedGeneration",
+        "conditions",
+    }
     assert "Disabled" in status["phase"]["enum"] and status["phase"]["nullable"] is True
     condition = status["conditions"]["items"]
     assert condition["required"] == ["type", "status"]
@@ -95,10 +105,15 @@ def test_yaml_round_trips() -> None:
 def test_structural_rewrites() -> None:
     source = {
         "$defs": {"Mode": {"title": "Mode", "enum": ["a", "b"], "type": "string"}},
-        "type": "object", "title": "X", "additionalProperties": False,
+        "type": "object",
+        "title": "X",
+        "additionalProperties": False,
         "properties": {
-            "mode": {"anyOf": [{"$ref": "#/$defs/Mode"}, {"type": "null"}], "default": None,
-                     "description": "d"},
+            "mode": {
+                "anyOf": [{"$ref": "#/$defs/Mode"}, {"type": "null"}],
+                "default": None,
+                "description": "d",
+            },
             "rate": {"type": "number", "exclusiveMinimum": 0, "title": "Rate"},
         },
     }
