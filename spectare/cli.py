@@ -90,6 +90,28 @@ def api() -> None:
     serve(_settings())
 
 
+@main.command()
+def operator() -> None:
+    """Run the Kubernetes operator: a worker pod per enabled Camera (kubeconfig or in-cluster)."""
+    from spectare.operator import load_settings as operator_settings
+    from spectare.operator import run
+
+    try:
+        settings = operator_settings()
+    except Exception as exc:  # pydantic's ValidationError names the variable
+        raise click.ClickException(f"bad SPECTARE_* environment: {exc}") from exc
+    setup_logging(settings.log_level, settings.log_format)
+    run(settings)
+
+
+@main.command()
+def crd() -> None:
+    """Print the Camera CustomResourceDefinition, generated from the model."""
+    from spectare.crd import crd_yaml
+
+    click.echo(crd_yaml(), nl=False)
+
+
 @main.command("demo-camera")
 @click.option("--port", default=8554, show_default=True, help="RTSP port on 127.0.0.1.")
 @click.option("--path", "paths", multiple=True, default=["/demo"], show_default=True)
