@@ -8,6 +8,7 @@ registrations, thin), ``plan``, ``pods``, ``status`` (pure decisions),
 from __future__ import annotations
 
 from spectare.operator.config import OperatorSettings
+from spectare.settings import Settings
 
 __all__ = ["OperatorSettings", "load_settings", "run"]
 
@@ -17,8 +18,11 @@ def load_settings(**overrides: object) -> OperatorSettings:
     return OperatorSettings(**overrides)
 
 
-def run(settings: OperatorSettings | None = None) -> None:
+def run(settings: Settings | None = None) -> None:
     """Run the operator until SIGTERM/SIGINT (blocking).
+
+    ``settings`` may be the shared ``Settings`` (``spectare operator`` passes those):
+    the operator's own fields then come from the environment, the given ones win.
 
     Standalone unless ``settings.peering`` names a KopfPeering (HA opt-in); watches
     ``settings.namespace`` or, when unset, every namespace.
@@ -27,12 +31,16 @@ def run(settings: OperatorSettings | None = None) -> None:
 
     from spectare.operator import handlers
 
-    settings = settings or load_settings()
-    handlers.RUNTIME.settings = settings
+    if isinstance(settings, OperatorSettings):
+        ours = settings
+    else:
+        given = settings.model_dump(exclude_unset=True) if settings is not None else {}
+        ours = load_settings(**given)
+    handlers.RUNTIME.settings = ours
     kopf.run(
-        standalone=settings.peering is None,
-        peering_name=settings.peering,
-        priority=settings.peering_priority,
-        namespaces=[settings.namespace] if settings.namespace else (),
-        clusterwide=settings.namespace is None,
+        standalone=ours.peering is None,
+        peering_name=ours.peering,
+        priority=ours.peering_priority,
+        namespaces=[ours.namespace] if ours.namespace else (),
+        clusterwide=ours.namespace is None,
     )

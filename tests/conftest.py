@@ -12,6 +12,8 @@ from harness.workers import WorkerFactory
 from spectare.store import Store
 from spectare.store.sqlite import SQLiteStore
 
+pytest_plugins = ["harness.k8s_fixtures"]
+
 
 @pytest.fixture
 def demo_cameras(tmp_path: Path) -> Iterator[DemoCameraFactory]:

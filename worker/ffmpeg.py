@@ -46,7 +46,9 @@ def segment_options(container: Container) -> list[str]:
 def record_command(job: RecordJob) -> list[str]:
     """The ffmpeg command that records ``job``: stream copy, segment list on stdout."""
     timeout_us = str(int(job.rw_timeout_seconds * 1_000_000))
-    cmd = [job.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "level+info", "-nostats"]
+    # -y: the snapshot is rewritten in place, also over one an earlier run left; segments
+    # never collide, their names carry the run id.
+    cmd = [job.ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "level+info", "-nostats"]
     cmd += ["-rtsp_transport", job.spec.transport.value, "-timeout", timeout_us]
     if job.snapshot is not None:
         # Snapshots decode keyframes only; the recording itself is never decoded.

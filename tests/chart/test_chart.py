@@ -226,7 +226,7 @@ def test_default_render(rendered: Rendered) -> None:
     assert env["SPECTARE_STORE"] == "rethinkdb://spectare-rethinkdb:28015/spectare"
     assert env["SPECTARE_WORKER_FOOTAGE_CLAIM"] == "spectare-footage"
     assert env["SPECTARE_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
-    assert env["SPECTARE_WORKER_IMAGE"] == "ghcr.io/spectare/spectare-worker:0.1.0"
+    assert env["SPECTARE_WORKER_IMAGE"] == "spectare/spectare-worker:0.1.0"
     # Sized for a Raspberry Pi 4.
     assert env["SPECTARE_WORKER_CPU_REQUEST"] == "50m"
     assert env["SPECTARE_WORKER_MEMORY_REQUEST"] == "64Mi"

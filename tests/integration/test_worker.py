@@ -37,6 +37,9 @@ def test_records_uuid_segments_playable_and_indexed_once(
     demo_cameras: DemoCameraFactory, workers: WorkerFactory, sqlite_store: Store, footage_root: Path
 ) -> None:
     camera = demo_cameras()
+    # An earlier run's picture must not stop this one (ffmpeg refuses to overwrite by default).
+    (footage_root / "front").mkdir()
+    (footage_root / "front" / "latest.jpg").write_bytes(b"old picture")
     worker = workers("front", camera.url("/demo"), segmentSeconds=5, snapshotSeconds=2)
     wait_until(lambda: phase_of(sqlite_store, "front") == "Recording", 30, message="Recording")
     wait_until(lambda: segments_indexed(sqlite_store, "front") >= 6, 60, message="6 segments")
@@ -64,7 +67,7 @@ def test_records_uuid_segments_playable_and_indexed_once(
     assert sum(r.duration for r in rows) >= 0.97 * span
     assert span >= 25
     # The latest picture is kept fresh while recording.
-    assert (footage_root / "front" / "latest.jpg").stat().st_size > 0
+    assert (footage_root / "front" / "latest.jpg").read_bytes()[:2] == b"\xff\xd8"  # a JPEG
     record = sqlite_store.get_camera("front")
     assert record is not None and record.worker is None  # released on SIGTERM
 
