@@ -7,13 +7,15 @@ registrations, thin), ``plan``, ``pods``, ``status`` (pure decisions),
 
 from __future__ import annotations
 
+from typing import Any
+
 from spectare.operator.config import OperatorSettings
 from spectare.settings import Settings
 
 __all__ = ["OperatorSettings", "load_settings", "run"]
 
 
-def load_settings(**overrides: object) -> OperatorSettings:
+def load_settings(**overrides: Any) -> OperatorSettings:
     """Operator settings from ``SPECTARE_*`` environment, with explicit overrides."""
     return OperatorSettings(**overrides)
 

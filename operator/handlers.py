@@ -31,7 +31,10 @@ from spectare.store import open_store
 
 log = get_logger(__name__)
 PREFIX = "spectare.io"
-POD_LABELS = {MANAGED_BY: MANAGER, CAMERA_LABEL: kopf.PRESENT}
+POD_LABELS: dict[str, Any] = {  # kopf does not export its filter token type
+    MANAGED_BY: MANAGER,
+    CAMERA_LABEL: kopf.PRESENT,
+}
 
 
 class Runtime:

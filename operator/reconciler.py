@@ -170,7 +170,9 @@ class Reconciler:
         # Writes run in the background: a slow API server must not hold up the next pass
         # (cameras that arrive meanwhile get their pods without waiting for this batch).
         by_name = {(k, p.name): p for k, v in pods.items() for p in v}
-        deletes = [(key, p.name, "ended", p) for key, p in cleanup]
+        deletes: list[tuple[Key, str, str, PodView | None]] = [
+            (key, p.name, "ended", p) for key, p in cleanup
+        ]
         deletes += [(k, n, why, by_name.get((k, n))) for k, n, why in actions.delete]
         for key, name, why, pod in deletes:
             if (key[0], name) not in self._deleting:

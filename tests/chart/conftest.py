@@ -20,5 +20,3 @@ def rendered() -> Callable[..., list[dict[str, Any]]]:
         return cache[sets]
 
     return get
-
-

@@ -128,13 +128,18 @@ BAD_VALUES = {
     "misspelt nested key": ("storage.nfs.sever=nas",),
     "unknown storage mode": ("storage.mode=s3",),
     "nfs without server": ("storage.mode=nfs", "storage.nfs.path=/x"),
-    "nfs with relative path": ("storage.mode=nfs", "storage.nfs.server=nas",
-                               "storage.nfs.path=export"),
+    "nfs with relative path": (
+        "storage.mode=nfs",
+        "storage.nfs.server=nas",
+        "storage.nfs.path=export",
+    ),
     "existingClaim without claim": ("storage.mode=existingClaim",),
     "relative hostPath": ("storage.hostPath.path=footage",),
     "external db without URL": ("rethinkdb.enabled=false",),
-    "external db not rethinkdb": ("rethinkdb.enabled=false",
-                                  "rethinkdb.externalUrl=postgres://db:5432/x"),
+    "external db not rethinkdb": (
+        "rethinkdb.enabled=false",
+        "rethinkdb.externalUrl=postgres://db:5432/x",
+    ),
     "root user": ("runAsUser=0",),
     "HA with one replica": ("operator.ha.enabled=true", "operator.ha.replicas=1"),
     "bad CPU quantity": ("worker.resources.requests.cpu=lots",),
@@ -336,8 +341,11 @@ def test_api_token_value_and_existing_secret(rendered: Rendered) -> None:
 def test_placement_values_reach_pods(rendered: Rendered) -> None:
     sets = []
     for part in ("operator", "api", "rethinkdb"):
-        sets += [f"{part}.nodeSelector.kubernetes\\.io/arch=arm64",
-                 f"{part}.tolerations[0].key=pi", f"{part}.tolerations[0].operator=Exists"]
+        sets += [
+            f"{part}.nodeSelector.kubernetes\\.io/arch=arm64",
+            f"{part}.tolerations[0].key=pi",
+            f"{part}.tolerations[0].operator=Exists",
+        ]
     for name, spec in pod_specs(rendered(*sets)):
         assert spec["nodeSelector"] == {"kubernetes.io/arch": "arm64"}, name
         assert spec["tolerations"] == [{"key": "pi", "operator": "Exists"}], name
