@@ -85,13 +85,7 @@ class CameraOut(_Out):
             restarts=camera.restarts,
             reconnects=camera.reconnects,
             last_segment_at=camera.last_segment_at,
-            footage=FootageSummary(
-                count=camera.segments,
-                bytes=camera.bytes,
-                seconds=camera.seconds,
-                oldest=camera.oldest_start if camera.segments else None,
-                newest=camera.newest_end if camera.segments else None,
-            ),
+            footage=FootageSummary.of(camera),
             links=CameraLinks(
                 self=f"/api/v1/cameras/{camera.id}",
                 footage=f"/api/v1/cameras/{camera.id}/footage",

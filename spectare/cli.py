@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,9 +16,10 @@ from spectare.manifests import ManifestError, load_files
 from spectare.settings import Settings, load_settings
 
 
-def _settings() -> Settings:
+def _settings(load: Callable[[], Settings] = load_settings) -> Settings:
+    """Settings from the environment (a clear error when they are bad), logging set up."""
     try:
-        settings = load_settings()
+        settings = load()
     except Exception as exc:  # pydantic's ValidationError names the variable
         raise click.ClickException(f"bad SPECTARE_* environment: {exc}") from exc
     setup_logging(settings.log_level, settings.log_format)
@@ -93,14 +95,11 @@ def api() -> None:
 @main.command()
 def operator() -> None:
     """Run the Kubernetes operator: a worker pod per enabled Camera (kubeconfig or in-cluster)."""
+    from spectare.operator import OperatorSettings, run
     from spectare.operator import load_settings as operator_settings
-    from spectare.operator import run
 
-    try:
-        settings = operator_settings()
-    except Exception as exc:  # pydantic's ValidationError names the variable
-        raise click.ClickException(f"bad SPECTARE_* environment: {exc}") from exc
-    setup_logging(settings.log_level, settings.log_format)
+    settings = _settings(operator_settings)
+    assert isinstance(settings, OperatorSettings)
     run(settings)
 
 

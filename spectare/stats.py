@@ -27,6 +27,17 @@ class FootageSummary:
     oldest: float | None
     newest: float | None
 
+    @classmethod
+    def of(cls, camera: CameraRecord) -> FootageSummary:
+        """A camera's footage, from the counters its row keeps."""
+        return cls(
+            count=camera.segments,
+            bytes=camera.bytes,
+            seconds=camera.seconds,
+            oldest=camera.oldest_start if camera.segments else None,
+            newest=camera.newest_end if camera.segments else None,
+        )
+
 
 @dataclass(frozen=True)
 class CameraStats:
@@ -116,13 +127,7 @@ def camera_stats(camera: CameraRecord, now: float, stale_seconds: float) -> Came
         seconds_since_last_segment=_age(now, camera.last_segment_at),
         restarts=camera.restarts,
         reconnects=camera.reconnects,
-        footage=FootageSummary(
-            count=camera.segments,
-            bytes=camera.bytes,
-            seconds=camera.seconds,
-            oldest=camera.oldest_start if camera.segments else None,
-            newest=camera.newest_end if camera.segments else None,
-        ),
+        footage=FootageSummary.of(camera),
     )
 
 
