@@ -96,36 +96,27 @@ class Recorder:
             else:
                 log.debug("ffmpeg.said", level=level, line=line)
 
-    def stop(self) -> None:
-        """Ask ffmpeg to finish the current segment and exit (once: a second signal makes
-        ffmpeg abort the write in progress and lose the segment)."""
-        if (
-            self._stop_sent_at is None
-            and self._process is not None
-            and self._process.poll() is None
-        ):
+    def stop(self, grace: float = 30.0) -> None:
+        """Ask ffmpeg to finish the current segment and exit, killing it after ``grace``
+        seconds (once: a second signal makes ffmpeg abort the write in progress)."""
+        process = self._process
+        if self._stop_sent_at is None and process is not None and process.poll() is None:
             self._stop_sent_at = time.monotonic()
-            self._process.send_signal(signal.SIGINT)
+            process.send_signal(signal.SIGINT)
+            timer = threading.Timer(grace, self._kill_if_alive)
+            timer.daemon = True
+            timer.start()
 
-    def kill(self) -> None:
-        """End ffmpeg at once (it ignored a stop)."""
+    def _kill_if_alive(self) -> None:
         if self._process is not None and self._process.poll() is None:
+            log.warning("ffmpeg.kill", reason="did not stop in time")
             self._process.kill()
 
-    def wait(self, stop_grace: float = 30.0, stopping: Callable[[], bool] = lambda: False) -> int:
+    def wait(self) -> int:
         """Wait for ffmpeg to exit and for its output to be read; its exit code."""
         assert self._process is not None
-        while True:
-            try:
-                code = self._process.wait(timeout=0.5)
-                break
-            except subprocess.TimeoutExpired:
-                if stopping():
-                    self.stop()
-                sent = self._stop_sent_at
-                if sent is not None and time.monotonic() - sent > stop_grace:
-                    log.warning("ffmpeg.kill", reason="did not stop in time")
-                    self.kill()
+        # A blocking wait, not a polling loop: an idle worker should cost nothing.
+        code = self._process.wait()
         for reader in self._readers:
             reader.join(timeout=10)
         return code

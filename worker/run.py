@@ -174,7 +174,9 @@ class Worker:
             )
             self._recorder = recorder
             recorder.start()
-            code = recorder.wait(stopping=self.stopping.is_set)
+            if self.stopping.is_set():  # a stop that came before there was an ffmpeg to stop
+                recorder.stop()
+            code = recorder.wait()
             self._recorder = None
             cause = classify_exit(list(recorder.tail), self.stopping.is_set())
             log.info("ffmpeg.exited", camera=self.camera, code=code, cause=cause.value)

@@ -13,6 +13,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import psutil
+
 #: Test-speed timings: heartbeats every second, a camera silent for 3 s is dropped.
 FAST_ENV = {
     "SPECTARE_HEARTBEAT_SECONDS": "1",
@@ -58,7 +60,11 @@ class WorkerProcess:
     def kill_all(self) -> None:
         """SIGKILL the worker and its ffmpeg at once, as when a pod's cgroup is killed."""
         assert self.process is not None
-        os.killpg(self.process.pid, signal.SIGKILL)
+        # ffmpeg runs in a session of its own, so a process-group kill would miss it.
+        family = [*psutil.Process(self.process.pid).children(recursive=True)]
+        for process in [psutil.Process(self.process.pid), *family]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.send_signal(signal.SIGKILL)
         self.process.wait()
 
     def wait(self, timeout: float) -> int:
