@@ -604,7 +604,7 @@ class Bench:
                 if re.search(r"^ts=\S+ level=(warning|error) ", line):
                     event = re.search(r" event=(\S+)", line)
                     key = event.group(1) if event else "?"
-                    said = re.search(r' line="?\[\w+\] ([^"]{0,60})', line)
+                    said = re.search(r'\[(?:warning|error|fatal|panic)\] ([^"]{0,60})', line)
                     if said:  # ffmpeg's own words tell what went wrong
                         key += f" ({said.group(1).strip()})"
                     warned[key] = warned.get(key, 0) + 1
@@ -1109,7 +1109,8 @@ def report(
         add("")
         add(
             f"Window {median(col(runs, 'window')):.1f} s after {median(col(runs, 'warmup')):.0f} s "
-            f"of warm-up; worker warnings/errors logged: {warnings}; recording ffmpeg restarted "
+            f"of warm-up; warnings/errors in the workers' logs (whole run): {warnings}; recording "
+            "ffmpeg restarted "
             f"during a window: {', '.join(restarts) or 'never'}."
         )
         add("")
