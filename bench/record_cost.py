@@ -976,10 +976,13 @@ def report(
         realtime = [r["realtime"] for r in all_runs]
         ncpu = os.cpu_count() or 1
         others = [
-            r["machine_busy_pct"] / 100 * ncpu
-            - (
-                (r["a_cpu"] + r["b_cpu"]) * o.cameras / 60
-                + (r["server_cpu_pct"] + r["bench_cpu_pct"]) / 100
+            max(
+                0.0,
+                r["machine_busy_pct"] / 100 * ncpu
+                - (
+                    (r["a_cpu"] + r["b_cpu"]) * o.cameras / 60
+                    + (r["server_cpu_pct"] + r["bench_cpu_pct"]) / 100
+                ),
             )
             for r in all_runs
         ]
