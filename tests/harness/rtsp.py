@@ -158,6 +158,22 @@ def _rtsp_input_args(url: str, transport: str | None) -> list[str]:
     return [*args, "-i", url]
 
 
+def _record_argv(
+    url: str,
+    output: str | os.PathLike[str],
+    seconds: float,
+    transport: str | None,
+    loglevel: str,
+    extra_output_args: Sequence[str],
+) -> list[str]:
+    """ffmpeg recording ``seconds`` of ``url`` with stream copy, as a recorder would."""
+    return [
+        "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", loglevel,
+        *_rtsp_input_args(url, transport),
+        "-t", f"{seconds:g}", "-c", "copy", *extra_output_args, "-y", os.fspath(output),
+    ]  # fmt: skip
+
+
 def record(
     url: str,
     output: str | os.PathLike[str],
@@ -173,21 +189,7 @@ def record(
     Returns the finished process (``returncode``, ``stderr`` as text); never
     raises for ffmpeg's failure, so tests can assert on the error.
     """
-    argv = [
-        "ffmpeg",
-        "-nostdin",
-        "-hide_banner",
-        "-loglevel",
-        loglevel,
-        *_rtsp_input_args(url, transport),
-        "-t",
-        f"{seconds:g}",
-        "-c",
-        "copy",
-        *extra_output_args,
-        "-y",
-        os.fspath(output),
-    ]
+    argv = _record_argv(url, output, seconds, transport, loglevel, extra_output_args)
     return subprocess.run(
         argv,
         stdin=subprocess.DEVNULL,
@@ -212,21 +214,7 @@ def start_recording(
     Output is flushed packet by packet by default, so a test can watch the
     file grow (e.g. ``wait_until(lambda: len(probe_packets(out)) >= 15, ...)``).
     """
-    argv = [
-        "ffmpeg",
-        "-nostdin",
-        "-hide_banner",
-        "-loglevel",
-        loglevel,
-        *_rtsp_input_args(url, transport),
-        "-t",
-        f"{seconds:g}",
-        "-c",
-        "copy",
-        *extra_output_args,
-        "-y",
-        os.fspath(output),
-    ]
+    argv = _record_argv(url, output, seconds, transport, loglevel, extra_output_args)
     return subprocess.Popen(
         argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
