@@ -1,6 +1,6 @@
 """API latency at a million segments: stats, a one-hour range, a camera's last page.
 
-    .venv/bin/python -P bench/api_latency.py [--rows 1000000] [--cameras 50] [--requests 1000]
+    .venv/bin/python bench/api_latency.py [--rows 1000000] [--cameras 50] [--requests 1000]
 
 Builds 1,000,000 footage rows across 50 cameras in SQLite (and in RethinkDB when
 ``SPECTARE_TEST_RETHINKDB`` names a server, e.g. ``rethinkdb://127.0.0.1:28015``),
@@ -436,7 +436,6 @@ class Server:
         )
         self.port = int(env["SPECTARE_API_PORT"])
         self.log = (workdir / "api.log").open("wb")
-        # -P: the repository's operator/ folder must not shadow the standard library.
         self.process = subprocess.Popen(
             [sys.executable, "-P", "-c", _SERVER], env=env, stdout=self.log, stderr=self.log
         )
@@ -571,7 +570,7 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
         "times are full HTTP round trips on 127.0.0.1, body read",
         f"- target: p99 <= {TARGET_P99_MS:g} ms",
         f"- load average (1 min) while timing: {args.load}; other work shared this machine",
-        "- reproduce: `.venv/bin/python -P bench/api_latency.py`",
+        "- reproduce: `.venv/bin/python bench/api_latency.py`",
         "",
     ]
     if any(load > (os.cpu_count() or 1) for load in args.loads.values()):

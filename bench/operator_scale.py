@@ -1,6 +1,6 @@
 """Operator at scale: 1,000 Cameras on a real API server, pods only marked Running.
 
-    .venv/bin/python -P bench/operator_scale.py [--cameras 1000]
+    .venv/bin/python bench/operator_scale.py [--cameras 1000]
 
 Starts etcd + kube-apiserver (tests/harness/controlplane.py) with an audit log,
 installs deploy/crd.yaml, binds the Role of deploy/rbac.yaml to the operator's
@@ -292,7 +292,7 @@ def report(result: dict[str, Any]) -> str:
         + " (the machine is shared; anything above ~1 means other work competed for the CPU)",
         f"- python {platform.python_version()}, kube-apiserver v1.32.13 + etcd v3.5.16 "
         "(tests/harness), test kubelet marking pods Running (no processes)",
-        "- command: `.venv/bin/python -P bench/operator_scale.py"
+        "- command: `.venv/bin/python bench/operator_scale.py"
         + (f" --cameras {n}`" if n != 1000 else "`"),
         "",
         "| measure | value | target |",

@@ -882,7 +882,7 @@ def machine_facts() -> dict[str, str]:
     gst = subprocess.run(
         [
             gst_python(),
-            "-I",  # isolated: the repo's operator/ folder must not shadow the stdlib
+            "-I",  # isolated from the environment and the working directory
             "-c",
             "import gi; gi.require_version('Gst', '1.0'); "
             "from gi.repository import Gst; Gst.init(None); print(Gst.version_string())",
@@ -909,7 +909,7 @@ REPO = Path(__file__).resolve().parent.parent
 def code_version() -> tuple[str, str]:
     """(git commit with a note on local changes, fingerprint of the code the workers run)."""
     digest = hashlib.sha256()
-    for folder in ("worker", "spectare"):
+    for folder in ("src/worker", "src/spectare"):
         for path in sorted((REPO / folder).rglob("*.py")):
             digest.update(str(path.relative_to(REPO)).encode())
             with contextlib.suppress(OSError):
@@ -917,11 +917,13 @@ def code_version() -> tuple[str, str]:
     git = ["git", "-C", str(REPO)]
     head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     dirty = subprocess.run(
-        [*git, "status", "--porcelain", "--", "worker", "spectare"], capture_output=True, text=True
+        [*git, "status", "--porcelain", "--", "src/worker", "src/spectare"],
+        capture_output=True,
+        text=True,
     )
     commit = head.stdout.strip() or "?"
     if dirty.stdout.strip():
-        commit += " with uncommitted changes in worker/ or spectare/"
+        commit += " with uncommitted changes in src/worker/ or src/spectare/"
     return commit, digest.hexdigest()[:12]
 
 
@@ -949,11 +951,9 @@ def report(
         f"{facts['memory']} RAM, Linux {facts['kernel']}"
     )
     add(f"- Software: {facts['ffmpeg']}; {facts['gstreamer']}; Python {facts['python']}")
-    add(
-        f"- Code: commit {facts['commit']} (worker/ + spectare/ fingerprint {facts['fingerprint']})"
-    )
+    add(f"- Code: commit {facts['commit']} (code fingerprint {facts['fingerprint']})")
     if facts.get("changed"):
-        add("- **WARNING: worker/ or spectare/ changed during the run: figures mix code versions**")
+        add("- **WARNING: the code changed during the run: figures mix code versions**")
     add(f"- Command: `{command}`")
     add(
         f"- Cameras: {o.cameras} x {o.width}x{o.height} H.264, {o.fps} fps, "
@@ -1315,7 +1315,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     if code_version()[1] != fingerprint:
         facts["changed"] = "yes"
-        log("WARNING: worker/ or spectare/ changed during the run; figures mix code versions")
+        log("WARNING: the code changed during the run; figures mix code versions")
     text = report(o, argv, facts, started, cost, kills)
     print(text)
     o.output.parent.mkdir(parents=True, exist_ok=True)

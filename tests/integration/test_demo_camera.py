@@ -308,7 +308,7 @@ def test_camera_stops_when_its_owner_dies(tmp_path: Path) -> None:
     )
     owner = subprocess.Popen(
         [sys.executable, "-c", owner_code, str(tmp_path / "owned.log")],
-        cwd=tmp_path,  # never the repository root: its operator/ would shadow the stdlib
+        cwd=tmp_path,
         stdout=subprocess.PIPE,
         text=True,
     )

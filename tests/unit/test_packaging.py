@@ -7,9 +7,11 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parents[2]
-FOLDERS = {"spectare": "spectare", "worker": "spectare.worker", "operator": "spectare.operator",
-           "api": "spectare.api"}  # fmt: skip
+FOLDERS = {"src/spectare": "spectare", "src/worker": "spectare.worker",
+           "src/operator": "spectare.operator", "src/api": "spectare.api"}  # fmt: skip
 
 
 def test_every_package_folder_is_listed() -> None:
@@ -22,14 +24,18 @@ def test_every_package_folder_is_listed() -> None:
             assert ".".join([package, *relative]) in listed, f"{init.parent} not packaged"
 
 
-def test_command_runs_from_the_repository_root() -> None:
-    """``operator/`` in the root must never shadow the standard library's ``operator``."""
+def test_nothing_in_the_root_shadows_the_standard_library() -> None:
+    """``python -m`` from the root puts the root first on ``sys.path``."""
+    importable = {p.stem if p.suffix == ".py" else p.name for p in ROOT.iterdir()}
+    assert not importable & set(sys.stdlib_module_names)
+
+
+@pytest.mark.parametrize("module", [["spectare", "--help"], ["pip", "--version"], ["venv", "-h"]])
+def test_python_dash_m_works_from_the_repository_root(module: list[str]) -> None:
+    """What a Python developer runs from a checkout works without ``-P``."""
     done = subprocess.run(
-        [sys.executable, "-P", "-m", "spectare", "--help"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
+        [sys.executable, "-m", *module], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    assert "up" in done.stdout and "worker" in done.stdout
+    if module[0] == "spectare":
+        assert "up" in done.stdout and "worker" in done.stdout

@@ -62,8 +62,6 @@ class ApiProcess:
             }
         )
         with self.log_path.open("wb") as log:
-            # -P: the repository root holds a folder named operator/, which must not
-            # shadow the standard library's operator module.
             self.process = subprocess.Popen(
                 [sys.executable, "-P", "-c", _CODE],
                 cwd=self.workdir,

@@ -185,7 +185,7 @@ class LocalPool:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         log_file = open(self.logs_dir / f"{name}.log", "ab")  # noqa: SIM115 - kept by Child
         process = subprocess.Popen(
-            # -P: never let the working directory shadow the standard library.
+            # -P: a working directory holding e.g. operator.py must not shadow the stdlib.
             [sys.executable, "-P", "-m", "spectare", "worker", "--camera", name],
             env=worker_env(self.settings, self.manifests, camera),
             stdin=subprocess.DEVNULL,
