@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import threading
-from types import FrameType
 from typing import Any
 
 from waitress import create_server, wasyncore
@@ -20,10 +19,18 @@ log = get_logger(__name__)
 #: Request threads. Media goes out through waitress's async channel, not these threads,
 #: so a few serve many players; the rest is short store reads.
 THREADS = 8
+#: How long stopping waits for request threads and the loop.
+STOP_SECONDS = 10.0
 
 
 class ApiServer:
-    """The API on ``settings.api_host:api_port`` (port 0: any free port, see ``port``)."""
+    """The API on ``settings.api_host:api_port`` (port 0: any free port, see ``port``).
+
+    Stopping is safe in any order and from any thread: before ``start``, while serving,
+    after the loop has ended, and more than once. Only the loop's own thread touches the
+    sockets; ``stop`` sets an event and wakes the loop through its trigger, under a lock
+    that guarantees the trigger is still open.
+    """
 
     def __init__(self, settings: Settings, store: Store | None = None) -> None:
         self.settings = settings
@@ -31,6 +38,9 @@ class ApiServer:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._port: int | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.RLock()  # re-entrant: the SIGTERM handler takes it too
+        self._closed = False
 
     @property
     def port(self) -> int:
@@ -45,54 +55,82 @@ class ApiServer:
         return f"http://{self.settings.api_host}:{self.port}"
 
     def _bind(self) -> Any:
-        # create_server binds and listens at once: connections queue from here on.
-        server = self._server = create_server(
-            self.app,
-            host=self.settings.api_host,
-            port=self.settings.api_port,
-            threads=THREADS,
-            ident="spectare",
-            clear_untrusted_proxy_headers=True,
-        )
-        self._port = int(self._server.effective_port)
+        with self._lock:
+            if self._server is not None:
+                raise RuntimeError("the API server is already started")
+            # create_server binds and listens at once: connections queue from here on.
+            self._server = create_server(
+                self.app,
+                host=self.settings.api_host,
+                port=self.settings.api_port,
+                threads=THREADS,
+                ident="spectare",
+                clear_untrusted_proxy_headers=True,
+            )
+            self._port = int(self._server.effective_port)
+            self._stopping.clear()
+            self._closed = False
         log.info("api.listening", url=self.url, store=self.settings.store)
-        return server
+        return self._server
 
     def start(self) -> None:
         """Serve on a background thread; returns once the socket is listening."""
-        if self._server is not None:
-            raise RuntimeError("the API server is already started")
         server = self._bind()
-        self._thread = threading.Thread(target=server.run, name="spectare-api", daemon=True)
+        self._thread = threading.Thread(
+            target=self._serve, args=(server,), name="spectare-api", daemon=True
+        )
         self._thread.start()
 
     def serve_forever(self) -> None:
         """Serve in this thread until SIGTERM or SIGINT."""
         server = self._bind()
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, _exit)
-        try:
-            server.run()  # returns on SystemExit/KeyboardInterrupt, after shutting down
-        finally:
-            self._close()
+            signal.signal(signal.SIGTERM, lambda *_: self._request_stop())
+        self._serve(server)
+        self._close_store()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def _serve(self, server: Any) -> None:
+        try:
+            while not self._stopping.is_set():
+                wasyncore.loop(
+                    timeout=server.adj.asyncore_loop_timeout,
+                    map=server._map,
+                    use_poll=server.adj.asyncore_use_poll,
+                    count=1,
+                )
+        except KeyboardInterrupt:
+            pass
+        finally:
+            # Stop accepting, let request threads finish (or cancel what is queued), then
+            # close every socket, the trigger last, with the lock that stop() pulls under.
+            server.accepting = False
+            server.task_dispatcher.shutdown(cancel_pending=True, timeout=STOP_SECONDS)
+            with self._lock:
+                self._closed = True
+                wasyncore.close_all(server._map)
+
+    def _request_stop(self) -> None:
+        with self._lock:
+            if self._server is not None and not self._closed:
+                self._stopping.set()
+                self._server.trigger.pull_trigger()
+
+    def stop(self, timeout: float = STOP_SECONDS) -> None:
         """Stop serving and close the store if this server opened it."""
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        # Close the sockets from inside the server's own loop (its trigger runs thunks
-        # there); the loop ends when no socket is left.
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-        if thread is not None:
+        self._request_stop()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
             if thread.is_alive():
                 log.warning("api.stop_timeout", seconds=timeout)
-        server.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
-        self._close()
-        self._server = self._thread = None
+        if self._server is not None:
+            self._close_store()
 
-    def _close(self) -> None:
+    def _close_store(self) -> None:
+        with self._lock:
+            if self._server is None:
+                return
+            self._server = None
         services(self.app).stores.close()
         log.info("api.stopped")
 
@@ -102,11 +140,6 @@ class ApiServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _exit(signum: int, frame: FrameType | None) -> None:
-    # waitress's run() turns SystemExit into an orderly shutdown.
-    raise SystemExit(0)
 
 
 def serve(settings: Settings) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,29 @@ def test_starts_while_the_store_is_down(tmp_path: Path) -> None:
         assert data.headers["Retry-After"] == "5"
         metrics = requests.get(f"{server.url}/metrics", timeout=5)
         assert metrics.status_code == 200 and "spectare_store_up 0" in metrics.text
+
+
+def test_stop_is_safe_in_any_order_and_from_any_thread(tmp_path: Path) -> None:
+    """Stop before start, right after start, twice, and from another thread: no error."""
+    settings = load_settings(store=f"sqlite:///{tmp_path}/s.db", footage_dir=tmp_path, api_port=0)
+    errors: list[BaseException] = []
+    previous_hook = threading.excepthook
+    threading.excepthook = lambda args: errors.append(args.exc_value)  # type: ignore[assignment]
+    try:
+        for round_ in range(200):
+            server = ApiServer(settings)
+            server.stop()  # before start: nothing to stop
+            server.start()
+            if round_ % 2:
+                stopper = threading.Thread(target=server.stop)
+                stopper.start()
+                server.stop()
+                stopper.join()
+            else:
+                server.stop()
+            server.stop()
+            with pytest.raises(requests.ConnectionError):
+                requests.get(f"http://127.0.0.1:{server.port}/healthz", timeout=5)
+    finally:
+        threading.excepthook = previous_hook
+    assert errors == []
