@@ -10,6 +10,7 @@ from waitress import create_server, wasyncore
 
 from spectare.api.app import create_app
 from spectare.api.context import services
+from spectare.errors import UserError, port_taken
 from spectare.logs import get_logger
 from spectare.settings import Settings
 from spectare.store import Store
@@ -144,4 +145,12 @@ class ApiServer:
 
 def serve(settings: Settings) -> None:
     """Serve the API until SIGTERM or SIGINT (``spectare api``)."""
-    ApiServer(settings).serve_forever()
+    try:
+        ApiServer(settings).serve_forever()
+    except OSError as exc:
+        if port_taken(exc):
+            raise UserError(
+                f"port {settings.api_port} is taken by another program: set SPECTARE_API_PORT "
+                "to another port"
+            ) from exc
+        raise

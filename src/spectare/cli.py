@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from spectare import __version__
+from spectare.errors import UserError
 from spectare.logs import setup_logging
 from spectare.manifests import ManifestError, load_files
 from spectare.settings import Settings, load_settings
@@ -42,9 +43,28 @@ def _when(text: str | None) -> float | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Command(click.Group):
+    """Turns every failure into one line; ``--debug`` shows the traceback instead."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            if isinstance(exc, UserError):
+                raise click.ClickException(str(exc)) from None
+            raise click.ClickException(
+                f"{type(exc).__name__}: {exc} (run `spectare --debug ...` for the traceback)"
+            ) from None
+
+
+@click.group(cls=_Command, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="spectare")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback of a failure.")
+def main(debug: bool) -> None:
     """Spectare records IP cameras: one Camera resource per camera, recorded around the clock."""
 
 
@@ -59,9 +79,19 @@ def main() -> None:
 )  # fmt: skip
 @click.option("--port", default=8080, show_default=True, help="Port of the web UI and API.")
 @click.option("--max-workers", type=click.IntRange(min=1), help="Most cameras recorded at once.")
-@click.option("--demo-camera", is_flag=True, help="Also serve the demo camera on 127.0.0.1:8554.")
+@click.option("--demo-camera", is_flag=True, help="Also serve the demo camera on 127.0.0.1.")
+@click.option(
+    "--demo-port", default=8554, show_default=True, type=click.IntRange(0, 65535),
+    help="The demo camera's RTSP port (0: any free one); cameras that point at "
+    "rtsp://127.0.0.1:8554/ follow it.",
+)  # fmt: skip
 def up(
-    files: tuple[Path, ...], data_dir: Path, port: int, max_workers: int | None, demo_camera: bool
+    files: tuple[Path, ...],
+    data_dir: Path,
+    port: int,
+    max_workers: int | None,
+    demo_camera: bool,
+    demo_port: int,
 ) -> None:
     """Record the cameras of FILE on this machine, without Kubernetes."""
     from spectare.local.up import UpOptions, run_up
@@ -71,7 +101,7 @@ def up(
         manifests = load_files(files)
     except ManifestError as exc:
         raise click.ClickException(str(exc)) from exc
-    options = UpOptions(data_dir, port, max_workers, demo_camera)
+    options = UpOptions(data_dir, port, max_workers, demo_camera, demo_port)
     sys.exit(run_up(settings, manifests, options))
 
 
@@ -120,9 +150,19 @@ def demo_camera(
     port: int, paths: tuple[str, ...], username: str | None, password: str | None
 ) -> None:
     """Serve a generated H.264 stream over RTSP, something moving in it, until Ctrl-C."""
-    from spectare.demo import DemoCamera
+    from spectare.demo import DemoCamera, DemoCameraPortInUse
 
-    with DemoCamera(port=port, paths=list(paths), username=username, password=password) as cam:
+    camera = DemoCamera(
+        port=port, paths=list(paths), username=username, password=password, scene=True
+    )
+    try:
+        camera.start()
+    except DemoCameraPortInUse as exc:
+        raise UserError(
+            f"port {port} is taken by another program: pass --port with another port, "
+            "or --port 0 for any free one"
+        ) from exc
+    with camera as cam:
         for path in paths:
             click.echo(f"serving {cam.url(path)}")
         with contextlib.suppress(KeyboardInterrupt):
@@ -141,10 +181,14 @@ def footage() -> None:
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10000))
 def footage_ls(camera: str | None, since: str | None, until: str | None, limit: int) -> None:
     """List segments, newest first."""
-    from spectare.store import open_store
+    from spectare.store import StoreError, open_store
 
     settings = _settings()
-    store = open_store(settings.store)
+    try:
+        store = open_store(settings.store)
+        store.list_cameras()
+    except StoreError as exc:
+        raise UserError(f"{exc}; check SPECTARE_STORE") from exc
     names = [camera] if camera else [c.id for c in store.list_cameras()]
     click.echo(f"{'CAMERA':<16} {'START (UTC)':<25} {'SECONDS':>8} {'BYTES':>11}  ID")
     for name in names:

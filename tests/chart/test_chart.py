@@ -9,7 +9,7 @@ import pytest
 import yaml
 from chart.chartlib import CHART, ROOT, env_of, find, helm, render_args
 
-from harness import controlplane
+from harness import gobuild
 from spectare.crd import crd_yaml
 from spectare.operator.config import OperatorSettings
 from spectare.operator.pods import pod_manifest
@@ -20,6 +20,7 @@ Rendered = Callable[..., list[dict[str, Any]]]
 NFS = ("storage.mode=nfs", "storage.nfs.server=nas.lan", "storage.nfs.path=/export/footage")
 CLAIM = ("storage.mode=existingClaim", "storage.existingClaim=my-footage")
 EXTERNAL_DB = ("rethinkdb.enabled=false", "rethinkdb.externalUrl=rethinkdb://db.lan:28015/cams")
+SQLITE = ("store.mode=sqlite",)
 HA = ("operator.ha.enabled=true", "operator.ha.replicas=3")
 INGRESS = ("api.ingress.enabled=true", "api.ingress.className=traefik",
            "api.ingress.host=cams.example.org", "api.ingress.tlsSecret=cams-tls")  # fmt: skip
@@ -30,6 +31,7 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
     "existing-claim": CLAIM,
     "host-path": ("storage.mode=hostPath", "storage.hostPath.path=/srv/footage"),
     "external-rethinkdb": EXTERNAL_DB,
+    "sqlite": SQLITE,
     "ha": HA,
     "ingress": INGRESS,
     "service-monitor": MONITOR,
@@ -113,7 +115,7 @@ def worker_pod(objs: list[dict[str, Any]]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_helm_lint_strict_is_clean(scenario: str) -> None:
-    argv = ["lint", "--strict", str(CHART), "--kube-version", controlplane.KUBERNETES_VERSION]
+    argv = ["lint", "--strict", str(CHART), "--kube-version", gobuild.KUBERNETES_VERSION]
     for value in SCENARIOS[scenario]:
         argv += ["--set", value]
     result = helm(*argv, check=False)
@@ -150,6 +152,7 @@ BAD_VALUES = {
     "bad pull policy": ("image.pullPolicy=Sometimes",),
     "bad size": ("storage.size=lots",),
     "maxWorkers zero": ("operator.maxWorkers=0",),
+    "unknown store mode": ("store.mode=postgres",),
     "ingress path": ("api.ingress.enabled=true", "api.ingress.path=cams"),
 }
 
@@ -279,6 +282,31 @@ def test_external_rethinkdb(rendered: Rendered) -> None:
     for name in ("-operator", "-api"):
         container = find(objs, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]
         assert env_of(container)["SPECTARE_STORE"] == "rethinkdb://db.lan:28015/cams"
+
+
+def test_sqlite_store_on_a_single_node(rendered: Rendered) -> None:
+    """No RethinkDB; every part opens the index on the footage volume, read-write."""
+    objs = rendered(*SQLITE)
+    assert not [o for o in objs if "rethinkdb" in o["metadata"]["name"]]
+    for name in ("-operator", "-api"):
+        spec = find(objs, "Deployment", name)["spec"]["template"]["spec"]
+        container = spec["containers"][0]
+        assert env_of(container)["SPECTARE_STORE"] == "sqlite:////footage/.spectare/spectare.db"
+        mount = next(m for m in container["volumeMounts"] if m["name"] == "footage")
+        assert mount["mountPath"] == "/footage" and not mount.get("readOnly")
+        claim = next(v for v in spec["volumes"] if v["name"] == "footage")
+        assert not claim["persistentVolumeClaim"].get("readOnly")
+    operator = find(objs, "Deployment", "-operator")["spec"]["template"]["spec"]["containers"][0]
+    assert env_of(operator)["SPECTARE_WORKER_FOOTAGE_CLAIM"] == find(
+        objs, "PersistentVolumeClaim"
+    )["metadata"]["name"]
+
+
+def test_sqlite_store_on_nfs_is_refused_with_a_reason() -> None:
+    result = helm(*render_args(*SQLITE, *NFS), check=False)
+    assert result.returncode != 0
+    assert "SQLite, whose locking is unsafe on NFS" in result.stderr
+    assert "storage.mode=hostPath" in result.stderr
 
 
 def test_ha(rendered: Rendered) -> None:

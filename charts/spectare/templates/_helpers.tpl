@@ -60,11 +60,18 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* The store URL of every part. */}}
 {{- define "spectare.store" -}}
-{{- if .Values.rethinkdb.enabled }}
+{{- if eq .Values.store.mode "sqlite" }}
+{{- printf "sqlite:///%s/.spectare/spectare.db" (include "spectare.footageDir" .) }}
+{{- else if .Values.rethinkdb.enabled }}
 {{- printf "rethinkdb://%s:28015/%s" (include "spectare.rethinkdbName" .) .Values.rethinkdb.database }}
 {{- else }}
 {{- .Values.rethinkdb.externalUrl }}
 {{- end }}
+{{- end }}
+
+{{/* Whether the release runs its own RethinkDB server. */}}
+{{- define "spectare.bundledRethinkdb" -}}
+{{- if and (eq .Values.store.mode "rethinkdb") .Values.rethinkdb.enabled }}true{{ end }}
 {{- end }}
 
 {{/* An image reference; call with (dict "image" .Values.x.image "ctx" $). */}}

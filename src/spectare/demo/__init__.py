@@ -10,6 +10,7 @@ from .camera import (
     DemoCamera,
     DemoCameraError,
     DemoCameraMissingPackages,
+    DemoCameraPortInUse,
     missing_packages,
     server_script,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "DemoCamera",
     "DemoCameraError",
     "DemoCameraMissingPackages",
+    "DemoCameraPortInUse",
     "missing_packages",
     "server_script",
 ]

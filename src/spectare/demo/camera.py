@@ -38,6 +38,7 @@ __all__ = [
     "DemoCamera",
     "DemoCameraError",
     "DemoCameraMissingPackages",
+    "DemoCameraPortInUse",
     "gst_python",
     "missing_packages",
     "server_script",
@@ -51,6 +52,7 @@ DEBIAN_PACKAGES: tuple[str, ...] = (
     "gstreamer1.0-plugins-good",
     "gstreamer1.0-plugins-bad",
     "gstreamer1.0-plugins-ugly",
+    "gstreamer1.0-x",
 )
 
 #: Debian's interpreter, the one that sees the python3-gi package.
@@ -71,6 +73,10 @@ _MOUNT_RE = re.compile(r"^(/[A-Za-z0-9._~/-]*)(?:=(\d+)x(\d+))?$")
 
 class DemoCameraError(RuntimeError):
     """The demo camera could not be started or did not behave."""
+
+
+class DemoCameraPortInUse(DemoCameraError):
+    """The demo camera's port is taken by another program."""
 
 
 class DemoCameraMissingPackages(DemoCameraError):
@@ -181,6 +187,7 @@ class DemoCamera:
         bitrate_kbps: int = 2000,
         gop_seconds: float = 2.0,
         pattern: str = "ball",
+        scene: bool = False,
         audio: bool = False,
         username: str | None = None,
         password: str | None = None,
@@ -209,6 +216,7 @@ class DemoCamera:
         self.bitrate_kbps = bitrate_kbps
         self.gop_seconds = gop_seconds
         self.pattern = pattern
+        self.scene = scene
         self.audio = audio
         self.username = username
         self.password = password
@@ -332,6 +340,8 @@ class DemoCamera:
             argv += ["--path", spec]
         if self.audio:
             argv.append("--audio")
+        if self.scene:
+            argv.append("--scene")
         if self.username is not None:
             # The password travels in the environment, not in argv where
             # every local user could read it with ps.
@@ -521,7 +531,7 @@ class DemoCamera:
             packages = _missing_from_log(log) or list(DEBIAN_PACKAGES)
             raise DemoCameraMissingPackages(_install_hint(packages) + self._log_tail(), packages)
         if status == _EXIT_BIND:
-            raise DemoCameraError(
+            raise DemoCameraPortInUse(
                 f"the demo camera cannot listen on {self.host}:{self._port or self._requested_port}"
                 " (port in use? pass another port, or 0 for any free one)" + self._log_tail()
             )

@@ -44,6 +44,8 @@ ELEMENT_PACKAGES = {
     "videotestsrc": "gstreamer1.0-plugins-base",
     "audiotestsrc": "gstreamer1.0-plugins-base",
     "x264enc": "gstreamer1.0-plugins-ugly",
+    "clockoverlay": "gstreamer1.0-x",
+    "textoverlay": "gstreamer1.0-x",
     "h264parse": "gstreamer1.0-plugins-bad",
     "rtph264pay": "gstreamer1.0-plugins-good",
     "alawenc": "gstreamer1.0-plugins-good",
@@ -140,6 +142,11 @@ def build_parser():
         help="videotestsrc pattern (default %(default)s, a moving ball; 'smpte' or 'black' hold still)",
     )
     parser.add_argument(
+        "--scene", action="store_true",
+        help="a picture that reads as a camera: colours and a running clock "
+             "(the 'ball' pattern in colour with a date and time overlay)",
+    )
+    parser.add_argument(
         "--fill-bitrate", action="store_true",
         help="pad the stream with H.264 filler data up to --bitrate-kbps, as cameras in "
              "strict CBR mode do (the test picture alone compresses to a small fraction "
@@ -210,13 +217,26 @@ def parse_args(argv):
     return args
 
 
+# A dusk-blue background with a warm ball, and the time as a camera stamps it.
+SCENE_COLOURS = " background-color=0xff1d3557 foreground-color=0xfff4a261 motion=wavy"
+SCENE_OVERLAY = (
+    ' ! clockoverlay time-format="%Y-%m-%d %H:%M:%S" halignment=left valignment=top'
+    ' font-desc="Sans Bold 28" shaded-background=true'
+    ' ! textoverlay text="Spectare demo camera" halignment=right valignment=bottom'
+    ' font-desc="Sans 20" shaded-background=true'
+)
+
+
 def launch_description(args, width, height):
     # type: (argparse.Namespace, int, int) -> str
     """The gst-launch description of one media (what one encoder produces)."""
     gop_frames = max(1, int(round(args.gop_seconds * args.fps)))
     # Asking for I420 straight from the source avoids a colour conversion.
     raw_caps = "video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1" % (width, height, args.fps)
-    video = "videotestsrc is-live=true pattern=%s ! %s" % (args.pattern, raw_caps)
+    video = "videotestsrc is-live=true pattern=%s%s ! %s" % (
+        args.pattern, SCENE_COLOURS if args.scene else "", raw_caps)
+    if args.scene:
+        video += SCENE_OVERLAY
     # ultrafast + zerolatency keeps the CPU cost low and sends each frame as
     # soon as it is encoded; key-int-max makes keyframes come every GOP so a
     # new client starts quickly.  SPS/PPS are repeated before every keyframe
@@ -250,6 +270,8 @@ def launch_description(args, width, height):
 def required_elements(args):
     # type: (argparse.Namespace) -> list
     names = ["videotestsrc", "x264enc", "h264parse", "rtph264pay"]
+    if args.scene:
+        names += ["clockoverlay", "textoverlay"]
     if args.audio:
         names += ["audiotestsrc", "alawenc", "rtppcmapay"]
     return names

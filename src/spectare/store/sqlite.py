@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from spectare.store.base import Counter, Store, StoreError
+from spectare.store.mounts import network_filesystem
 from spectare.store.records import (
     MAX_SEGMENT_SECONDS,
     CameraInfo,
@@ -94,6 +95,12 @@ class SQLiteStore(Store):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
+        remote = network_filesystem(self.path.parent)
+        if remote:
+            raise StoreError(
+                f"the SQLite index {self.path} is on {remote}, where SQLite's locking is unsafe: "
+                "keep it on a local disk, or use a rethinkdb:// store for several machines"
+            )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
