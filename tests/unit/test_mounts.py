@@ -40,5 +40,5 @@ def test_a_local_index_opens(tmp_path: Path) -> None:
 
 def test_an_index_on_nfs_is_refused_with_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("spectare.store.sqlite.network_filesystem", lambda path: "nfs4")
-    with pytest.raises(StoreError, match="on nfs4, where SQLite's locking is unsafe.*rethinkdb"):
+    with pytest.raises(StoreError, match=r"on nfs4, where SQLite.s locking is unsafe.*rethinkdb"):
         SQLiteStore("/var/lib/spectare/footage/.spectare/spectare.db")
