@@ -38,8 +38,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import yaml  # noqa: E402
 
-from harness.controlplane import ControlPlane, KubeHTTP, wait_until  # noqa: E402
+from harness.controlplane import ControlPlane  # noqa: E402
+from harness.kubeclient import KubeHTTP  # noqa: E402
 from harness.kubelet import TestKubelet  # noqa: E402
+from harness.procs import wait_until  # noqa: E402
 
 SA = ("spectare", "spectare-operator")
 SA_USER = "system:serviceaccount:spectare:spectare-operator"

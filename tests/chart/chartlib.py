@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from harness import controlplane
+from harness import gobuild
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "spectare"
@@ -16,7 +16,7 @@ CHART = ROOT / "charts" / "spectare"
 
 def helm_path() -> Path:
     """The harness's helm (built from its Go module by `controlplane.py build`)."""
-    return controlplane.helm_binary()
+    return gobuild.helm_binary()
 
 
 def helm(*args: str, check: bool = True, **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -30,7 +30,7 @@ def helm(*args: str, check: bool = True, **kwargs: Any) -> subprocess.CompletedP
 def render_args(*sets: str, namespace: str = "spectare", release: str = "spectare") -> list[str]:
     """`helm template` arguments for the chart with ``--set`` values."""
     argv = ["template", release, str(CHART), "--namespace", namespace,
-            "--kube-version", controlplane.KUBERNETES_VERSION]  # fmt: skip
+            "--kube-version", gobuild.KUBERNETES_VERSION]  # fmt: skip
     for value in sets:
         argv += ["--set", value]
     return argv

@@ -17,6 +17,7 @@ import yaml
 from chart.chartlib import CHART, helm, render_args
 
 from harness import controlplane
+from harness.kubeclient import ApiError, KubeHTTP
 
 pytestmark = pytest.mark.k8s
 
@@ -31,7 +32,7 @@ def kubectl(plane: controlplane.ControlPlane, *args: str, stdin: str | None = No
     )  # fmt: skip
 
 
-def restrict(kube: controlplane.KubeHTTP, namespace: str) -> None:
+def restrict(kube: KubeHTTP, namespace: str) -> None:
     """Label ``namespace`` for the restricted Pod Security Standard: enforce and warn."""
     labels = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "warn")}
     kube.request(
@@ -68,7 +69,7 @@ def apply(plane: controlplane.ControlPlane, text: str, *extra: str) -> str:
 )  # fmt: skip
 def test_rendered_manifests_dry_run_then_apply(
     control_plane: controlplane.ControlPlane,
-    kube: controlplane.KubeHTTP,
+    kube: KubeHTTP,
     namespace: str,
     sets: tuple[str, ...],
 ) -> None:
@@ -98,7 +99,7 @@ def _path(api_version: str, kind: str, namespace: str, name: str) -> str:
 
 
 def test_pod_security_admission_admits_every_pod(
-    control_plane: controlplane.ControlPlane, kube: controlplane.KubeHTTP, namespace: str
+    control_plane: controlplane.ControlPlane, kube: KubeHTTP, namespace: str
 ) -> None:
     """Each pod template, and the operator's worker pod, created (dry run) under enforce."""
     from chart.test_chart import NFS, worker_pod
@@ -127,14 +128,14 @@ def test_pod_security_admission_admits_every_pod(
     # And the check has teeth: a root pod is refused.
     bad = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "root"},
            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}  # fmt: skip
-    with pytest.raises(controlplane.ApiError) as refused:
+    with pytest.raises(ApiError) as refused:
         kube.request("POST", f"/api/v1/namespaces/{namespace}/pods", bad, query={"dryRun": "All"})
     assert refused.value.status == 403
 
 
 def test_helm_install_and_upgrade_keep_the_token(
     control_plane: controlplane.ControlPlane,
-    kube: controlplane.KubeHTTP,
+    kube: KubeHTTP,
     namespace: str,
     tmp_path: Path,
 ) -> None:

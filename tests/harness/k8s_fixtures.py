@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from harness import controlplane, kubelet
+from harness.kubeclient import ApiError, KubeHTTP
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +28,7 @@ def control_plane() -> Iterator[controlplane.ControlPlane]:
 
 
 @pytest.fixture(scope="session")
-def kube(control_plane: controlplane.ControlPlane) -> controlplane.KubeHTTP:
+def kube(control_plane: controlplane.ControlPlane) -> KubeHTTP:
     """An admin plain-HTTP JSON client."""
     return control_plane.http()
 
@@ -41,7 +42,7 @@ def api_client(control_plane: controlplane.ControlPlane) -> Iterator[Any]:
 
 
 @pytest.fixture
-def namespace(request: pytest.FixtureRequest, kube: controlplane.KubeHTTP) -> Iterator[str]:
+def namespace(request: pytest.FixtureRequest, kube: KubeHTTP) -> Iterator[str]:
     """A fresh namespace named after the test; deleted afterwards (it stays Terminating)."""
     base = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
     name = f"{base or 'test'}-{secrets.token_hex(3)}"
@@ -51,7 +52,7 @@ def namespace(request: pytest.FixtureRequest, kube: controlplane.KubeHTTP) -> It
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
     )
     yield name
-    with contextlib.suppress(controlplane.ApiError):  # a leftover namespace harms no test
+    with contextlib.suppress(ApiError):  # a leftover namespace harms no test
         kube.request("DELETE", f"/api/v1/namespaces/{name}")
 
 

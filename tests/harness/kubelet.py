@@ -40,14 +40,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from harness.controlplane import (
-    ApiError,
-    ControlPlane,
-    KubeHTTP,
-    pdeathsig_prefix,
-    stop_process,
-    wait_until,
-)
+from harness.controlplane import ControlPlane
+from harness.kubeclient import ApiError, KubeHTTP
+from harness.procs import pdeathsig_prefix, stop_process, wait_until
 
 log = logging.getLogger("spectare.harness.kubelet")
 

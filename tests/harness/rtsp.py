@@ -30,8 +30,7 @@ import json
 import os
 import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -51,7 +50,6 @@ __all__ = [
     "record",
     "rtsp_status",
     "start_recording",
-    "wait_until",
 ]
 
 #: Small and cheap: tests care that it is a real stream, not about pixels.
@@ -125,27 +123,6 @@ def demo_cameras(log_dir: str | os.PathLike[str], **defaults: Any) -> Iterator[D
     """``with demo_cameras(tmp_path) as make: cam = make(audio=True)``."""
     with DemoCameraFactory(log_dir, **defaults) as factory:
         yield factory
-
-
-def wait_until(
-    predicate: Callable[[], T],
-    timeout: float,
-    *,
-    interval: float = 0.05,
-    message: str = "condition",
-) -> T:
-    """Poll ``predicate`` until it returns something truthy; return that.
-
-    Raises ``TimeoutError`` naming ``message`` after ``timeout`` seconds.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout:g} s waiting for {message}")
-        time.sleep(interval)
 
 
 def _rtsp_input_args(url: str, transport: str | None) -> list[str]:

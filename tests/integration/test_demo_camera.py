@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from harness.procs import wait_until
 from harness.rtsp import (
     DemoCameraFactory,
     port_is_listening,
@@ -31,7 +32,6 @@ from harness.rtsp import (
     record,
     rtsp_status,
     start_recording,
-    wait_until,
 )
 from spectare.demo import DemoCamera, DemoCameraError, DemoCameraMissingPackages
 
@@ -204,7 +204,7 @@ def test_two_clients_at_once_both_get_frames(
             lambda: _growing_frames(first_out) >= FPS,
             20,
             interval=0.2,
-            message="first client's frames",
+            what="first client's frames",
         )
         second = record(camera.url(), second_out, 2, loglevel="warning")
         _, first_log = first.communicate(timeout=40)
@@ -249,7 +249,7 @@ def test_a_joining_client_starts_at_a_fresh_keyframe(
             lambda: _growing_frames(first_out) >= FPS,
             20,
             interval=0.2,
-            message="first client's frames",
+            what="first client's frames",
         )
         started = time.monotonic()
         packets = probe_packets(camera.url(), count=5)
@@ -334,7 +334,7 @@ def test_camera_stops_when_its_owner_dies(tmp_path: Path) -> None:
         wait_until(
             lambda: server_gone() and not port_is_listening("127.0.0.1", port),
             15,
-            message="the orphaned camera to exit and free its port",
+            what="the orphaned camera to exit and free its port",
         )
     finally:
         if owner.poll() is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -16,7 +15,8 @@ import psutil
 import pytest
 
 from harness.footage import playable_seconds, segment_files
-from harness.rtsp import DemoCameraFactory, wait_until
+from harness.procs import free_port, wait_until
+from harness.rtsp import DemoCameraFactory
 from harness.workers import FAST_ENV
 from spectare.store import Store
 from spectare.store.sqlite import SQLiteStore
@@ -46,12 +46,6 @@ spec: {{url: "rtsp://127.0.0.1:9/none", enabled: false}}
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def up(
     demo_cameras: DemoCameraFactory, tmp_path: Path
@@ -70,7 +64,7 @@ def up(
         stdout=log,
         stderr=subprocess.STDOUT,
     )  # fmt: skip
-    wait_until(lambda: (data / "spectare.db").exists(), 30, message="store created")
+    wait_until(lambda: (data / "spectare.db").exists(), 30, what="store created")
     store = SQLiteStore(data / "spectare.db")
     store.setup()  # idempotent: `up` may not have created the tables yet
     yield process, store, data, port
@@ -101,7 +95,7 @@ def test_up_records_restarts_and_stops_cleanly(
 ) -> None:
     process, store, data, port = up
     wait_until(lambda: segments(store, "front") >= 2 and segments(store, "back") >= 2, 90,
-               message="both cameras recording")  # fmt: skip
+               what="both cameras recording")  # fmt: skip
     spare = store.get_camera("spare")
     assert spare is not None and spare.phase == "Disabled"
 
@@ -110,7 +104,7 @@ def test_up_records_restarts_and_stops_cleanly(
     os.kill(victim, signal.SIGKILL)
     wait_until(lambda: (store.get_camera("back") or spare).restarts == 1, 60, message="restart")
     before = segments(store, "back")
-    wait_until(lambda: segments(store, "back") >= before + 2, 90, message="recording again")
+    wait_until(lambda: segments(store, "back") >= before + 2, 90, what="recording again")
     assert worker_pid(process.pid, "back") not in (None, victim)
 
     # The API runs inside `up`.

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from harness.footage import LAYOUT, decodes_cleanly, is_uuid7, playable_seconds, segment_files
-from harness.rtsp import DemoCameraFactory, wait_until
+from harness.procs import wait_until
+from harness.rtsp import DemoCameraFactory
 from harness.workers import WorkerFactory
 from spectare import exits
 from spectare.store import Store
@@ -41,8 +42,8 @@ def test_records_uuid_segments_playable_and_indexed_once(
     (footage_root / "front").mkdir()
     (footage_root / "front" / "latest.jpg").write_bytes(b"old picture")
     worker = workers("front", camera.url("/demo"), segmentSeconds=5, snapshotSeconds=2)
-    wait_until(lambda: phase_of(sqlite_store, "front") == "Recording", 30, message="Recording")
-    wait_until(lambda: segments_indexed(sqlite_store, "front") >= 6, 60, message="6 segments")
+    wait_until(lambda: phase_of(sqlite_store, "front") == "Recording", 30, what="Recording")
+    wait_until(lambda: segments_indexed(sqlite_store, "front") >= 6, 60, what="6 segments")
     assert worker.stop() == exits.OK
 
     files = segment_files(footage_root)
@@ -77,17 +78,17 @@ def test_camera_outage_reconnects_without_losing_the_worker(
 ) -> None:
     camera = demo_cameras()
     worker = workers("gate", camera.url("/demo"), segmentSeconds=3, snapshotSeconds=0)
-    wait_until(lambda: segments_indexed(sqlite_store, "gate") >= 2, 60, message="segments")
+    wait_until(lambda: segments_indexed(sqlite_store, "gate") >= 2, 60, what="segments")
     with camera.stopped():
-        wait_until(lambda: phase_of(sqlite_store, "gate") == "Reconnecting", 30, message="Reconn")
+        wait_until(lambda: phase_of(sqlite_store, "gate") == "Reconnecting", 30, what="Reconn")
         record = sqlite_store.get_camera("gate")
         assert record is not None and record.message and "retrying" in record.message
         outage_start = time.time()
-        wait_until(lambda: time.time() - outage_start >= 10, 15, message="10 s outage")
+        wait_until(lambda: time.time() - outage_start >= 10, 15, what="10 s outage")
         assert worker.running()
     before = segments_indexed(sqlite_store, "gate")
-    wait_until(lambda: phase_of(sqlite_store, "gate") == "Recording", 60, message="Recording")
-    wait_until(lambda: segments_indexed(sqlite_store, "gate") >= before + 2, 60, message="more")
+    wait_until(lambda: phase_of(sqlite_store, "gate") == "Recording", 60, what="Recording")
+    wait_until(lambda: segments_indexed(sqlite_store, "gate") >= before + 2, 60, what="more")
     assert worker.running()
     assert worker.stop() == exits.OK
     record = sqlite_store.get_camera("gate")
@@ -109,7 +110,7 @@ def test_wrong_credentials_fail_visibly_and_never_leak(
         env={"SPECTARE_CAMERA_USERNAME": "admin", "SPECTARE_CAMERA_PASSWORD": "wrong-Pa55word"},
         segmentSeconds=3,
     )
-    wait_until(lambda: phase_of(sqlite_store, "door") == "Failed", 30, message="Failed")
+    wait_until(lambda: phase_of(sqlite_store, "door") == "Failed", 30, what="Failed")
     record = sqlite_store.get_camera("door")
     assert record is not None and record.message
     assert "authentication failed" in record.message
@@ -131,7 +132,7 @@ def test_right_credentials_record(
         env={"SPECTARE_CAMERA_USERNAME": "admin", "SPECTARE_CAMERA_PASSWORD": "s3cret-Pa55"},
         segmentSeconds=2,
     )
-    wait_until(lambda: segments_indexed(sqlite_store, "door") >= 1, 60, message="a segment")
+    wait_until(lambda: segments_indexed(sqlite_store, "door") >= 1, 60, what="a segment")
     assert worker.stop() == exits.OK
     assert "s3cret-Pa55" not in worker.log_text()
 
@@ -143,7 +144,7 @@ def test_sigkill_mid_segment_then_restart_recovers_the_partial_segment(
     url = camera.url("/demo")
     first = workers("yard", url, worker_id="yard-1", segmentSeconds=60, snapshotSeconds=0)
     incoming = footage_root / "yard" / ".incoming"
-    wait_until(lambda: phase_of(sqlite_store, "yard") == "Recording", 30, message="Recording")
+    wait_until(lambda: phase_of(sqlite_store, "yard") == "Recording", 30, what="Recording")
     wait_until(
         lambda: any(p.stat().st_size > 20_000 for p in incoming.glob("*.mp4")), 60, message="data"
     )
@@ -154,9 +155,9 @@ def test_sigkill_mid_segment_then_restart_recovers_the_partial_segment(
     assert sqlite_store.footage_range("yard").items == []
 
     # A new worker may take over once yard-1's heartbeat is stale (5 s here).
-    wait_until(lambda: hold_is_stale(sqlite_store, "yard", 5.0), 30, message="stale hold")
+    wait_until(lambda: hold_is_stale(sqlite_store, "yard", 5.0), 30, what="stale hold")
     second = workers("yard", url, worker_id="yard-2", segmentSeconds=60, snapshotSeconds=0)
-    wait_until(lambda: segments_indexed(sqlite_store, "yard") >= 1, 60, message="recovered")
+    wait_until(lambda: segments_indexed(sqlite_store, "yard") >= 1, 60, what="recovered")
     assert second.stop() == exits.OK
     rows = sqlite_store.footage_range("yard", limit=100).items
     recovered = rows[0]
@@ -171,7 +172,7 @@ def test_two_workers_one_camera_exactly_one_records(
 ) -> None:
     camera = demo_cameras()
     first = workers("porch", camera.url("/demo"), worker_id="porch-a", segmentSeconds=2)
-    wait_until(lambda: phase_of(sqlite_store, "porch") == "Recording", 30, message="Recording")
+    wait_until(lambda: phase_of(sqlite_store, "porch") == "Recording", 30, what="Recording")
     second = workers("porch", camera.url("/demo"), worker_id="porch-b", segmentSeconds=2)
     assert second.wait(timeout=30) == exits.CAMERA_HELD
     assert "worker.camera_held" in second.log_text() and "porch-a" in second.log_text()

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.controlplane import ApiError, ControlPlane, KubeHTTP, wait_until
+from harness.controlplane import ControlPlane
+from harness.kubeclient import ApiError, KubeHTTP
+from harness.procs import wait_until
 from spectare.crd import NAME
 
 pytestmark = pytest.mark.k8s

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from harness import controlplane, kubelet
-from harness.controlplane import ApiError, KubeHTTP, wait_until
+from harness.kubeclient import ApiError, KubeHTTP
+from harness.procs import wait_until
 
 pytestmark = pytest.mark.k8s
 

@@ -19,15 +19,10 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.controlplane import (
-    ApiError,
-    ControlPlane,
-    KubeHTTP,
-    free_port,
-    stop_process,
-    wait_until,
-)
+from harness.controlplane import ControlPlane
+from harness.kubeclient import ApiError, KubeHTTP
 from harness.kubelet import TestKubelet
+from harness.procs import free_port, stop_process, wait_until
 from spectare.store import Store
 from spectare.store.sqlite import SQLiteStore
 
