@@ -90,7 +90,7 @@ def pod_manifest(camera: CameraRef, settings: OperatorSettings) -> dict[str, Any
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "capabilities": {"drop": ["ALL"]},
-            "readOnlyRootFilesystem": False,
+            "readOnlyRootFilesystem": True,  # writes go to /footage only (measured)
         },
     }
     spec: dict[str, Any] = {

@@ -48,7 +48,7 @@ def pod_specs(objs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def restricted_violations(spec: dict[str, Any], read_only_root: bool = True) -> list[str]:
+def restricted_violations(spec: dict[str, Any]) -> list[str]:
     """What in a pod spec breaks the restricted Pod Security Standard (and our own rules)."""
     bad = []
     pod_sc = spec.get("securityContext", {})
@@ -80,7 +80,7 @@ def restricted_violations(spec: dict[str, Any], read_only_root: bool = True) -> 
         seccomp = sc.get("seccompProfile", pod_sc.get("seccompProfile", {})).get("type")
         if seccomp not in ("RuntimeDefault", "Localhost"):
             bad.append(f"{where}: seccomp {seccomp}")
-        if read_only_root and sc.get("readOnlyRootFilesystem") is not True:
+        if sc.get("readOnlyRootFilesystem") is not True:
             bad.append(f"{where}: root filesystem writable")
         for port in c.get("ports", []):
             if port.get("hostPort"):
@@ -448,9 +448,9 @@ def test_every_pod_meets_restricted(rendered: Rendered, scenario: str) -> None:
 
 
 def test_worker_pods_meet_restricted(rendered: Rendered) -> None:
-    """The operator's worker pods with the chart's settings (root fs writable: ffmpeg temp)."""
+    """The operator's worker pods with the chart's settings, their root filesystem read-only."""
     spec = worker_pod(rendered(*NFS))["spec"]
-    assert restricted_violations(spec, read_only_root=False) == []
+    assert restricted_violations(spec) == []
     assert spec["serviceAccountName"] == "spectare-worker"
     assert spec["automountServiceAccountToken"] is False
     assert spec["volumes"][0]["persistentVolumeClaim"]["claimName"] == "spectare-footage"
