@@ -12,7 +12,7 @@ from harness.workers import WorkerFactory
 from spectare.store import Store
 from spectare.store.sqlite import SQLiteStore
 
-pytest_plugins = ["harness.k8s_fixtures"]
+pytest_plugins = ["harness.k8s_fixtures", "harness.image_fixtures"]
 
 
 @pytest.fixture
