@@ -8,6 +8,7 @@ finalizer on each pod), and nothing is a change handler (nothing to persist).
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from typing import Any
 
 import kopf
@@ -83,10 +84,23 @@ def _wake(cams: kopf.Index[Key, CameraView], pods: kopf.Index[Key, PodView]) -> 
         rec.touch()
 
 
+def _client_installed() -> bool:
+    """Whether the optional ``kubernetes`` client is installed (not in the images)."""
+    return importlib.util.find_spec("kubernetes") is not None
+
+
 @kopf.on.login()
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """kopf's usual login; the operator's own writes reuse the same identity."""
-    info = kopf.login_via_client(**kwargs)
+    """kopf's usual login; the operator's own writes reuse the same identity.
+
+    In a pod, kopf's own ServiceAccount login; outside, kopf's own kubeconfig login. The
+    ``kubernetes`` client (126 MB installed, kept out of the control image) is used when
+    it is installed, for kubeconfigs with exec or auth-provider plugins.
+    """
+    if _client_installed():
+        info = kopf.login_via_client(**kwargs)
+    else:
+        info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
     rec = RUNTIME.reconciler
     if info is not None and rec is not None:
         # Also on re-login (a rotated token): later writes use the new credentials.
