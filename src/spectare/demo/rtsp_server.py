@@ -217,8 +217,8 @@ def parse_args(argv):
     return args
 
 
-# A dusk-blue background with a warm ball, and the time as a camera stamps it.
-SCENE_COLOURS = " background-color=0xff1d3557 foreground-color=0xfff4a261 motion=wavy"
+# A teal background with a warm ball moving across it, and the time as a camera stamps it.
+SCENE_COLOURS = " background-color=0xff2a9d8f foreground-color=0xffe76f51 motion=wavy"
 SCENE_OVERLAY = (
     ' ! clockoverlay time-format="%Y-%m-%d %H:%M:%S" halignment=left valignment=top'
     ' font-desc="Sans Bold 28" shaded-background=true'
