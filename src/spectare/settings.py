@@ -24,6 +24,12 @@ class Settings(BaseSettings):
         default="sqlite:///spectare.db",
         description="Footage store: sqlite:///path/spectare.db or rethinkdb://host:28015/db.",
     )
+    store_deadline_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest a call to a RethinkDB store may take, retries included; a "
+        "server that stops answering costs each call at most this, then it fails.",
+    )
     footage_dir: Path = Field(default=Path("footage"), description="Root of the footage tree.")
     footage_must_be_mount: bool = Field(
         default=False,
@@ -58,6 +64,12 @@ class Settings(BaseSettings):
     ffprobe: str = Field(default="ffprobe", description="ffprobe executable.")
     rw_timeout_seconds: float = Field(
         default=10.0, gt=0, description="A camera silent this long counts as dropped."
+    )
+    stall_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="A camera that keeps its session open but sends no video this long is "
+        "reconnected (phase Reconnecting, message 'camera sends no video').",
     )
 
     # -- api ----------------------------------------------------------------------------------

@@ -142,18 +142,6 @@ class TestIndexScans:
 
 
 class TestRaces:
-    def test_setup_accepts_a_concurrent_creator(self, server: MockServer) -> None:
-        """Whatever setup found missing may exist by the time it creates it."""
-        first = RethinkStore(MOCK_URL, connect=server.connect)
-        first.setup()
-        first.upsert_camera(CameraInfo("cam", "Cam"))
-        listings = (r_ast.DbList, r_ast.TableList, r_ast.IndexList)
-        execute = server.execute
-        server.execute = lambda term: [] if isinstance(term, listings) else execute(term)  # type: ignore[method-assign]
-        RethinkStore(MOCK_URL, connect=server.connect).setup()
-        server.execute = execute  # type: ignore[method-assign]
-        assert [c.id for c in first.list_cameras()] == ["cam"]
-
     def test_oldest_start_survives_an_add_during_its_recomputation(
         self, server: MockServer, mock_store: RethinkStore
     ) -> None:

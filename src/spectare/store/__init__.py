@@ -19,8 +19,12 @@ __all__ = [
 ]
 
 
-def open_store(url: str, setup: bool = True) -> Store:
-    """The store at ``url`` (``sqlite:///path`` or ``rethinkdb://host:port/db``), set up."""
+def open_store(url: str, setup: bool = True, deadline: float | None = None) -> Store:
+    """The store at ``url`` (``sqlite:///path`` or ``rethinkdb://host:port/db``), set up.
+
+    ``deadline`` bounds each call to a network store, in seconds (the setting
+    ``store_deadline_seconds``); None takes that setting's default.
+    """
     scheme = urlparse(url).scheme
     store: Store
     if scheme == "sqlite":
@@ -34,8 +38,9 @@ def open_store(url: str, setup: bool = True) -> Store:
         store = SQLiteStore(path[1:] if path.startswith("/") else path)
     elif scheme == "rethinkdb":
         from spectare.store.rethink import RethinkStore
+        from spectare.store.rethink_conn import DEFAULT_DEADLINE
 
-        store = RethinkStore(url)
+        store = RethinkStore(url, deadline=deadline or DEFAULT_DEADLINE)
     else:
         raise StoreError(
             f"unknown store URL {url!r}: use sqlite:///path/spectare.db or rethinkdb://host:28015/db"

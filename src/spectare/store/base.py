@@ -22,6 +22,11 @@ class Store(ABC):
     def setup(self) -> None:
         """Create tables and indexes if missing; safe to call on every start."""
 
+    def repair(self) -> list[str]:
+        """Mend what ``setup`` refuses to touch (e.g. duplicate tables); one line per
+        change. Backends that cannot hold such damage have nothing to do."""
+        return []
+
     @abstractmethod
     def ping(self) -> None:
         """Raise StoreError unless the store answers."""
@@ -84,9 +89,19 @@ class Store(ABC):
     def add_footage(self, footage: Footage, now: float) -> bool:
         """Index a segment and update the camera's counters; False if already indexed."""
 
+    def reconcile(self, camera: str) -> bool:
+        """Make ``camera``'s counters agree with its footage if a write was interrupted
+        between the footage row and the counters; True when they were recomputed.
+        Backends whose writes are transactions have nothing to do."""
+        return False
+
     @abstractmethod
     def get_footage(self, footage_id: str) -> Footage | None:
         """One segment by id."""
+
+    def footage_present(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` are indexed (backends answer many at once where they can)."""
+        return {i for i in dict.fromkeys(ids) if self.get_footage(i) is not None}
 
     @abstractmethod
     def footage_range(

@@ -6,34 +6,30 @@ read-modify-write of one document (``get(id).replace(function)``), which the
 server applies atomically per document. Values of "now" come from the caller, so
 write functions stay deterministic and never need ``non_atomic``.
 
-Times are stored as plain floats (epoch seconds), as in the SQLite backend, so the
-compound indexes sort them numerically.
+Counting footage takes two documents (the footage row and its camera's counters), so
+it is made safe against a crash between them: a footage row is inserted *pending*
+(it carries the ``pending`` field), counted, then marked done; deleting footage
+first marks the camera ``recount_needed``. Whoever later meets a pending row or the
+mark (a retried ``add_footage``, the next count, a worker's recovery through
+``reconcile``) recomputes that camera's counters from its rows, which is exact
+however often it is repeated. Footage of a camera is written by the one worker that
+holds it (``grab``), so a recount never races another counting write of the camera.
+
+Connections, deadlines and retries are in ``rethink_conn``; set-up and repair in
+``rethink_schema``; ReQL building blocks in ``rethink_query``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import re
-import socket
-import threading
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
 from functools import partial
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
 
 from rethinkdb import r
-from rethinkdb.errors import (
-    ReqlAvailabilityError,
-    ReqlDriverError,
-    ReqlError,
-    ReqlRuntimeError,
-)
 
-from spectare.redact import mask_url, register_secret, scrub
+from spectare.redact import register_secret, scrub
 from spectare.store.base import Counter, Store, StoreError
 from spectare.store.records import (
-    MAX_SEGMENT_SECONDS,
     CameraInfo,
     CameraRecord,
     Event,
@@ -42,313 +38,76 @@ from spectare.store.records import (
     decode_cursor,
     encode_cursor,
 )
+from spectare.store.rethink_conn import (
+    DEFAULT_DEADLINE,
+    Connection,
+    RethinkTarget,
+    Runner,
+    open_connection,
+)
+from spectare.store.rethink_query import (
+    PENDING,
+    Doc,
+    Term,
+    at_least_zero,
+    camera_footage,
+    camera_record,
+    event_doc,
+    event_record,
+    footage_doc,
+    footage_record,
+    free_or_stale,
+    greatest,
+    least,
+    new_camera,
+    older_than,
+    overlapping,
+    set_unless_moved,
+    totals,
+    was_freed,
+)
+from spectare.store.rethink_schema import Schema
 
-#: The driver is untyped: a connection is anything with its ``_start``, ``is_open``
-#: and ``close`` (the harness passes rethinkdb-mock's connection through here).
-Connection = Any
-#: A ReQL term (query or expression), e.g. the document inside a write function.
-Term = Any
-Doc = dict[str, Any]
+__all__ = ["RethinkStore", "RethinkTarget", "footage_doc", "open_connection"]
 
-DEFAULT_PORT = 28015
-DEFAULT_DB = "spectare"
-#: Seconds to open a connection (the URL may override it with ``?timeout=``).
-CONNECT_TIMEOUT = 10.0
-#: Seconds ``setup`` waits for new tables to accept writes.
-READY_TIMEOUT = 60
-
-# A dead peer is noticed after about KEEPALIVE_IDLE + KEEPALIVE_COUNT * KEEPALIVE_INTERVAL
-# seconds of silence, and unacknowledged writes give up after USER_TIMEOUT_MS.
-KEEPALIVE_IDLE = 10
-KEEPALIVE_INTERVAL = 5
-KEEPALIVE_COUNT = 3
-USER_TIMEOUT_MS = 30_000
-
-#: How often recomputing ``oldest_start`` retries when footage of that camera is
-#: added or removed between its read and its write.
-OLDEST_REFRESH_ATTEMPTS = 5
-
-_NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # what RethinkDB accepts as a database name
-
-_TABLES = ("cameras", "footage", "events")
-
-
-def _footage_by_camera_start(row: Term) -> Term:
-    # The id breaks ties so that (start, id) is a total order for the cursor.
-    return [row["camera"], row["start"], row["id"]]
-
-
-def _events_by_camera_start(row: Term) -> Term:
-    return [row["camera"], row["start"]]
-
-
-#: Secondary indexes per table: (name, function), None indexing the field of that name.
-_INDEXES: dict[str, tuple[tuple[str, Callable[[Term], Term] | None], ...]] = {
-    "footage": (("camera_start", _footage_by_camera_start),),
-    "events": (
-        ("camera_start", _events_by_camera_start),
-        ("start", None),
-        ("footage_id", None),
-    ),
-}
-
-_CAMERA_FLOATS = ("grabbed_at", "heartbeat", "seconds", "oldest_start", "newest_end",
-                  "last_segment_at")  # fmt: skip
-_FOOTAGE_FLOATS = ("start", "end", "duration", "motion")
-_EVENT_FLOATS = ("start", "end", "score")
-
-
-# -- where the server is ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RethinkTarget:
-    """Where the store lives, parsed from ``rethinkdb://[user[:password]@]host[:port]/db``."""
-
-    host: str
-    port: int = DEFAULT_PORT
-    db: str = DEFAULT_DB
-    user: str = "admin"
-    password: str | None = field(default=None, repr=False)
-    timeout: float = CONNECT_TIMEOUT
-
-    @classmethod
-    def parse(cls, url: str) -> RethinkTarget:
-        """The target named by ``url``; StoreError (password masked) when it is not valid."""
-        shown = mask_url(url)
-        try:
-            parts = urlparse(url)
-            port = parts.port or DEFAULT_PORT
-            query = parse_qs(parts.query)
-            timeout = float(query["timeout"][0]) if "timeout" in query else CONNECT_TIMEOUT
-        except ValueError as exc:
-            # ValueError texts name the bad port or number, never the password.
-            raise StoreError(f"invalid store URL {shown}: {exc}") from None
-        db = parts.path.strip("/") or DEFAULT_DB
-        if parts.scheme != "rethinkdb" or not parts.hostname:
-            raise StoreError(f"invalid store URL {shown}: use rethinkdb://host:28015/db")
-        if not _NAME.match(db):
-            raise StoreError(f"invalid database name {db!r} in {shown}: use A-Z, a-z, 0-9, _ and -")
-        return cls(
-            host=parts.hostname,
-            port=port,
-            db=db,
-            user=unquote(parts.username) if parts.username else "admin",
-            password=unquote(parts.password) if parts.password is not None else None,
-            timeout=timeout,
-        )
-
-    def __str__(self) -> str:
-        return f"{self.host}:{self.port}/{self.db}"
-
-
-def open_connection(target: RethinkTarget) -> Connection:
-    """A new driver connection to ``target`` (ReqlDriverError when it cannot be made)."""
-    conn = r.connect(
-        host=target.host,
-        port=target.port,
-        db=target.db,
-        user=target.user,
-        password=target.password,
-        timeout=target.timeout,
-    )
-    _detect_dead_peers(conn)
-    return conn
-
-
-def _detect_dead_peers(conn: Connection) -> None:
-    """Bound how long a query can hang on a server that vanished without closing the socket.
-
-    The synchronous driver's timeout covers connecting only; afterwards it waits for a
-    reply without a deadline. TCP keepalive and TCP_USER_TIMEOUT make the kernel fail
-    the socket instead, which the driver reports as a lost connection. The socket is a
-    private attribute of the driver, hence the defensive lookup.
-    """
-    sock = getattr(getattr(getattr(conn, "_instance", None), "_socket", None), "_socket", None)
-    if not isinstance(sock, socket.socket):
-        return
-    options = [
-        (socket.SOL_SOCKET, "SO_KEEPALIVE", 1),
-        (socket.IPPROTO_TCP, "TCP_KEEPIDLE", KEEPALIVE_IDLE),
-        (socket.IPPROTO_TCP, "TCP_KEEPINTVL", KEEPALIVE_INTERVAL),
-        (socket.IPPROTO_TCP, "TCP_KEEPCNT", KEEPALIVE_COUNT),
-        (socket.IPPROTO_TCP, "TCP_USER_TIMEOUT", USER_TIMEOUT_MS),
-    ]
-    for level, name, value in options:
-        if hasattr(socket, name):  # not every platform has every option
-            with contextlib.suppress(OSError):  # best effort: keepalive is a safety net
-                sock.setsockopt(level, getattr(socket, name), value)
-
-
-# -- documents ----------------------------------------------------------------------------
-
-
-def _floats(values: Doc, names: Sequence[str]) -> Doc:
-    """``values`` with ``names`` as floats: the server prints integral numbers without
-    a fraction, which json reads back as int."""
-    return {k: float(v) if k in names and v is not None else v for k, v in values.items()}
-
-
-def _new_camera(camera: str) -> Doc:
-    """A whole camera row with every field at its default; rows are only ever created
-    whole, so write functions can read any field without ``default()``."""
-    # footage_rev counts the writes that add or remove footage, so that recomputing
-    # oldest_start can tell whether it raced one (see _refresh_oldest).
-    return {**asdict(CameraRecord(id=camera, display_name=camera)), "footage_rev": 0}
-
-
-def _camera(doc: Doc) -> CameraRecord:
-    values = _floats({f.name: doc[f.name] for f in fields(CameraRecord) if f.name in doc},
-                     _CAMERA_FLOATS)  # fmt: skip
-    return CameraRecord(**values)
-
-
-def _footage_doc(footage: Footage) -> Doc:
-    return _floats(asdict(footage), _FOOTAGE_FLOATS)
-
-
-def _footage(doc: Doc) -> Footage:
-    return Footage(**_floats({f.name: doc.get(f.name) for f in fields(Footage)}, _FOOTAGE_FLOATS))
-
-
-def _event(doc: Doc) -> Event:
-    return Event(**_floats({f.name: doc[f.name] for f in fields(Event)}, _EVENT_FLOATS))
-
-
-# -- ReQL expressions ---------------------------------------------------------------------
-# Conditions that may meet null are written with r.branch, which evaluates lazily.
-
-
-def _older_than(value: Term, cutoff: float) -> Term:
-    """``value`` (a heartbeat) is missing or before ``cutoff``."""
-    return r.branch(value.eq(None), True, value.lt(cutoff))
-
-
-def _free_or_stale(row: Term, cutoff: float) -> Term:
-    return row["worker"].eq(None) | _older_than(row["heartbeat"], cutoff)
-
-
-def _least(value: Term, other: float) -> Term:
-    return r.branch(value.eq(None), other, r.branch(value.lt(other), value, other))
-
-
-def _greatest(value: Term, other: float) -> Term:
-    return r.branch(value.eq(None), other, r.branch(value.gt(other), value, other))
-
-
-def _at_least_zero(value: Term) -> Term:
-    return r.branch(value.gt(0), value, 0)
-
-
-def _key(prefix: list[Any], value: Any) -> Any:
-    """An index key: ``value`` after the compound index's leading fields, if any."""
-    return [*prefix, value] if prefix else value
-
-
-def _start_range(start: float | None, end: float | None) -> tuple[Any, Any]:
-    """Bounds [lo, hi) on ``start`` of rows that may overlap [start, end).
-
-    A row overlapping ``start`` began at most MAX_SEGMENT_SECONDS before it; the exact
-    condition (its end after ``start``) is filtered after the index scan.
-    """
-    lo = r.minval if start is None else start - MAX_SEGMENT_SECONDS
-    hi = r.maxval if end is None else end
-    return lo, hi
-
-
-def _drain(result: Any) -> Any:
-    """The whole result: a cursor (or the mock's generator) is read to its end."""
-    if result is None or isinstance(result, (dict, list, str, int, float, bool)):
-        return result
-    return list(result)
-
-
-def _message(exc: ReqlError) -> str:
-    return str(getattr(exc, "message", None) or exc)
+#: How often recomputing ``oldest_start`` or the counters retries when footage of that
+#: camera is added or removed between its read and its write.
+REFRESH_ATTEMPTS = 5
+#: Ids per query when asking which segments are indexed.
+PRESENT_BATCH = 1000
 
 
 class RethinkStore(Store):
-    """Store in a RethinkDB database; one lazily opened connection per object, shared by
-    its threads under a lock (the driver's connections are not thread-safe)."""
+    """Store in a RethinkDB database. Each call takes a connection of its own from a
+    small pool, so threads never wait for each other, and costs at most ``deadline``
+    seconds, retries included."""
 
-    def __init__(self, url: str, connect: Callable[[], Connection] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        connect: Callable[[], Connection] | None = None,
+        deadline: float = DEFAULT_DEADLINE,
+    ) -> None:
         """``connect`` makes a new connection (default: the driver, to ``url``); tests
-        pass rethinkdb-mock's."""
+        pass rethinkdb-mock's. ``deadline`` bounds every call, in seconds."""
         self.target = RethinkTarget.parse(url)
         # From now on the password is masked wherever it would be logged or shown.
         register_secret(self.target.password)
-        self._connect = connect or partial(open_connection, self.target)
-        self._conn: Connection | None = None
-        self._closed = False
-        self._lock = threading.RLock()
+        opener: Callable[[float], Connection] = (
+            partial(open_connection, self.target) if connect is None else (lambda _t: connect())
+        )
+        self._runner = Runner(self.target, opener, deadline)
+        self.schema = Schema(self._runner, self.target.db)
 
     def __repr__(self) -> str:
         return f"RethinkStore({self.target})"
 
     # -- running queries -----------------------------------------------------------------
 
-    def _connection(self) -> Connection:
-        """The open connection, (re)opened if needed; call with the lock held."""
-        if self._closed:
-            raise StoreError(f"RethinkDB store {self.target} is closed")
-        if self._conn is None or not self._conn.is_open():
-            self._discard()
-            try:
-                self._conn = self._connect()
-            except ReqlError as exc:
-                raise StoreError(
-                    f"cannot connect to RethinkDB at {self.target}: {scrub(_message(exc))}"
-                ) from exc
-        return self._conn
-
-    def _discard(self) -> None:
-        """Forget the connection; a failed one may be half-read and is never reused."""
-        with self._lock:
-            conn, self._conn = self._conn, None
-            if conn is not None:
-                with contextlib.suppress(Exception):  # it is being thrown away
-                    conn.close(noreply_wait=False)
-
-    def _attempt(self, query: Term) -> Any:
-        with self._lock:
-            conn = self._connection()
-            try:
-                return _drain(query.run(conn))
-            except ReqlDriverError:
-                self._discard()
-                raise
-
-    def _run(self, query: Term, *, retry: bool = True, exists_ok: bool = False) -> Any:
-        """The whole result of ``query``; every driver or server error becomes StoreError.
-
-        When the connection drops (or the server reports the table unavailable) the
-        query is sent once more on a new connection if ``retry`` says repeating it is
-        harmless; otherwise the caller is told that a write may or may not have been
-        applied. ``exists_ok`` accepts the "already exists" errors that two processes
-        creating the same database, table or index at once run into.
-        """
-        for attempt in (1, 2):
-            try:
-                return self._attempt(query)
-            except ReqlError as exc:
-                if (
-                    exists_ok
-                    and isinstance(exc, ReqlRuntimeError)
-                    and ("already exists" in _message(exc))
-                ):
-                    return None
-                transient = isinstance(exc, (ReqlDriverError, ReqlAvailabilityError))
-                if transient and retry and attempt == 1:
-                    continue
-                raise self._failure(exc, retry) from exc
-        raise AssertionError("unreachable")
-
-    def _failure(self, exc: ReqlError, repeatable: bool) -> StoreError:
-        text = scrub(_message(exc))
-        if isinstance(exc, ReqlDriverError):
-            unsure = "" if repeatable else "; a write may or may not have been applied"
-            return StoreError(f"lost the connection to RethinkDB at {self.target}: {text}{unsure}")
-        return StoreError(f"RethinkDB at {self.target}: {text}")
+    def _run(self, query: Term, *, retry: bool = True) -> Any:
+        """The whole result of ``query`` (StoreError on failure); ``retry`` says whether
+        sending it again after a lost reply is harmless."""
+        return self._runner.run(query, repeatable=retry)
 
     def _write(self, query: Term, *, retry: bool) -> Doc:
         """A write's summary, StoreError when the server reports an error in it."""
@@ -357,14 +116,9 @@ class RethinkStore(Store):
             raise StoreError(f"RethinkDB at {self.target}: {scrub(str(result.get('first_error')))}")
         return result
 
-    def _db(self) -> Term:
-        return r.db(self.target.db)
-
     def _table(self, name: str) -> Term:
         # Always named with its database: the connection's default db is not relied on.
-        return self._db().table(name)
-
-    # -- shared query shapes -------------------------------------------------------------
+        return r.db(self.target.db).table(name)
 
     def _swap(
         self, camera: str, change: Callable[[Term], Term], *, create: bool, retry: bool
@@ -373,9 +127,10 @@ class RethinkStore(Store):
 
         ``change(row)`` gives the new row (returning ``row`` leaves it unchanged). A
         missing row stays missing, or with ``create`` is made by applying ``change`` to
-        a default row, in the same write.
+        a default row, in the same write. The default row is bound once (``do``), so
+        the query carries one copy of it however often ``change`` reads the row.
         """
-        missing = change(r.expr(_new_camera(camera))) if create else None
+        missing = r.expr(new_camera(camera)).do(change) if create else None
         query = (
             self._table("cameras")
             .get(camera)
@@ -398,75 +153,30 @@ class RethinkStore(Store):
             return False
         raise StoreError(f"RethinkDB at {self.target}: {scrub(str(result.get('first_error')))}")
 
-    def _overlapping(
-        self,
-        table: str,
-        index: str,
-        prefix: list[Any],
-        start: float | None,
-        end: float | None,
-        descending: bool = False,
-        after: tuple[float, str] | None = None,
-    ) -> Term:
-        """Rows overlapping the time range [start, end), in index order: ONE range scan of
-        ``index``, whose keys are ``prefix`` followed by start (and, for footage, id).
-
-        ``after`` is a (start, id) cursor position to continue past, in either
-        direction; it is folded into the scan's bounds, not filtered.
-        """
-        lo, hi = _start_range(start, end)
-        lower, upper, left_bound = _key(prefix, lo), _key(prefix, hi), "closed"
-        # [*prefix, x] sorts before every [*prefix, x, id], so the bounds above include
-        # start == lo and exclude start == hi whatever follows start in the key.
-        if after is not None and not descending and (start is None or after[0] >= lo):
-            lower, left_bound = [*prefix, *after], "open"
-        if after is not None and descending and (end is None or after[0] < hi):
-            upper = [*prefix, *after]
-        query = (
-            self._table(table)
-            .between(lower, upper, index=index, left_bound=left_bound, right_bound="open")
-            .order_by(index=r.desc(index) if descending else index)
-        )
-        if start is not None:
-            query = query.filter(lambda row: row["end"] > start)
-        return query
-
-    # -- setup -----------------------------------------------------------------------------
+    # -- set-up ----------------------------------------------------------------------------
 
     def setup(self) -> None:
-        """Create what is missing; creation races with another process are harmless.
+        """Create what is missing, one part at a time (see ``rethink_schema``); refuse a
+        database holding duplicate tables with a message naming the repair."""
+        self.schema.setup()
 
-        Each step checks first (the usual case on restart costs no error) and accepts
-        "already exists" from a concurrent creator.
-        """
-        if self.target.db not in self._run(r.db_list()):
-            self._run(r.db_create(self.target.db), exists_ok=True)
-        tables = set(self._run(self._db().table_list()))
-        for table in _TABLES:
-            if table not in tables:
-                self._run(self._db().table_create(table, primary_key="id"), exists_ok=True)
-        # table_create gives up waiting for readiness after 10 s on a busy cluster.
-        self._run(self._db().wait(wait_for="ready_for_writes", timeout=READY_TIMEOUT))
-        for table, indexes in _INDEXES.items():
-            present = set(self._run(self._table(table).index_list()))
-            for name, function in indexes:
-                if name not in present:
-                    args = (name,) if function is None else (name, function)
-                    self._run(self._table(table).index_create(*args), exists_ok=True)
-            self._run(self._table(table).index_wait())
+    def repair(self) -> list[str]:
+        """Merge duplicate tables, create what is missing, recount every camera."""
+        done = self.schema.repair()
+        for row in self._run(self._table("cameras").pluck("id")):
+            self._recount(row["id"])
+        return done
 
     def ping(self) -> None:
         self._run(r.expr(1))
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            self._discard()
+        self._runner.close()
 
     # -- cameras ---------------------------------------------------------------------------
 
     def upsert_camera(self, info: CameraInfo) -> None:
-        spec = {k: v for k, v in asdict(info).items() if k != "id"}
+        spec = {k: v for k, v in vars(info).items() if k != "id"}
         self._swap(info.id, lambda row: row.merge(spec), create=True, retry=True)
 
     def remove_camera(self, camera: str) -> None:
@@ -474,10 +184,10 @@ class RethinkStore(Store):
 
     def get_camera(self, camera: str) -> CameraRecord | None:
         doc = self._run(self._table("cameras").get(camera))
-        return _camera(doc) if doc is not None else None
+        return camera_record(doc) if doc is not None else None
 
     def list_cameras(self) -> list[CameraRecord]:
-        return [_camera(doc) for doc in self._run(self._table("cameras").order_by(index="id"))]
+        return [camera_record(d) for d in self._run(self._table("cameras").order_by(index="id"))]
 
     def grab(self, camera: str, worker: str, now: float, stale_seconds: float) -> bool:
         cutoff = now - stale_seconds
@@ -488,7 +198,7 @@ class RethinkStore(Store):
             return r.branch(
                 row["worker"].eq(worker),
                 row.merge({"heartbeat": now}),  # already ours: keep grabbed_at and phase
-                r.branch(_free_or_stale(row, cutoff), row.merge(take), row),
+                r.branch(free_or_stale(row, cutoff), row.merge(take), row),
             )
 
         # Repeating a grab is harmless: the second one finds the camera already ours.
@@ -511,24 +221,25 @@ class RethinkStore(Store):
         def held(row: Term) -> Term:
             return row["worker"].ne(None) if worker is None else row["worker"].eq(worker)
 
-        # Not retried: a repeat would find the camera free and report False.
+        # Not repeated after a lost reply: a repeat would find the camera free and
+        # report False. (A query that never reached the server is repeated.)
         old, new = self._swap(
             camera,
             lambda row: r.branch(held(row), row.merge({"worker": None, "grabbed_at": None}), row),
             create=False,
             retry=False,
         )
-        return _was_freed(old, new)
+        return was_freed(old, new)
 
     def release_stale(self, now: float, stale_seconds: float) -> list[str]:
         cutoff = now - stale_seconds
 
         def stale(row: Term) -> Term:
-            return row["worker"].ne(None) & _older_than(row["heartbeat"], cutoff)
+            return row["worker"].ne(None) & older_than(row["heartbeat"], cutoff)
 
         # The filter picks candidates; the update checks again inside its atomic write,
-        # because a holder may heartbeat in between. Not retried: a repeat would free
-        # nothing and lose the ids.
+        # because a holder may heartbeat in between. Not repeated after a lost reply: a
+        # repeat would free nothing and lose the ids.
         query = (
             self._table("cameras")
             .filter(stale)
@@ -539,7 +250,7 @@ class RethinkStore(Store):
         )
         changes = self._write(query, retry=False).get("changes") or []
         freed = [
-            c["old_val"]["id"] for c in changes if _was_freed(c.get("old_val"), c.get("new_val"))
+            c["old_val"]["id"] for c in changes if was_freed(c.get("old_val"), c.get("new_val"))
         ]
         return sorted(freed)
 
@@ -565,10 +276,16 @@ class RethinkStore(Store):
     # -- footage ---------------------------------------------------------------------------
 
     def add_footage(self, footage: Footage, now: float) -> bool:
-        # Not retried: if the reply to an applied insert were lost, the repeat would see
-        # a duplicate and the counters would never be updated.
-        if not self._insert_once("footage", _footage_doc(footage), retry=False):
-            return False
+        # 1. The row goes in pending. Repeating the insert is harmless: a repeat that
+        #    meets the row finishes its counting below.
+        doc = {**footage_doc(footage), PENDING: footage.camera}
+        if not self._insert_once("footage", doc, retry=True):
+            stored = self._run(self._table("footage").get(footage.id))
+            if stored is None or PENDING not in stored:
+                return False  # indexed and counted before
+            # An earlier add stopped between its writes: count by recounting (exact).
+            self._recount(footage.camera)
+            return True
 
         def count(row: Term) -> Term:
             return row.merge(
@@ -576,21 +293,81 @@ class RethinkStore(Store):
                     "segments": row["segments"] + 1,
                     "bytes": row["bytes"] + footage.bytes,
                     "seconds": row["seconds"] + float(footage.duration),
-                    "oldest_start": _least(row["oldest_start"], float(footage.start)),
-                    "newest_end": _greatest(row["newest_end"], float(footage.end)),
+                    "oldest_start": least(row["oldest_start"], float(footage.start)),
+                    "newest_end": greatest(row["newest_end"], float(footage.end)),
                     "last_segment_at": now,
                     "footage_rev": row["footage_rev"] + 1,
                 }
             )
 
-        # RethinkDB has no transaction spanning the two rows: the footage row goes in
-        # first, so a failure here leaves footage that is indexed but not counted.
-        self._swap(footage.camera, count, create=True, retry=False)
+        # 2. Count. Not repeated after a lost reply (it would count twice); if this
+        #    fails, the row stays pending and the next look at it recounts.
+        _, new = self._swap(footage.camera, count, create=True, retry=False)
+        if new is not None and new.get("recount_needed"):
+            self._recount(footage.camera)  # an earlier delete was interrupted
+        # 3. Done: the row is no longer pending.
+        self._done([footage.id])
         return True
+
+    def _done(self, ids: Sequence[str]) -> None:
+        """Mark footage rows counted."""
+        # One row at a time: there is one, except when a recount finishes several.
+        for footage_id in ids:
+            self._write(
+                self._table("footage")
+                .get(footage_id)
+                .replace(lambda row: r.branch(row.eq(None), None, row.without(PENDING))),
+                retry=True,
+            )
+
+    def reconcile(self, camera: str) -> bool:
+        """Recount ``camera`` if an interrupted write left its counters unsure."""
+        record = self._run(self._table("cameras").get(camera))
+        pending = self._run(self._table("footage").get_all(camera, index=PENDING).limit(1))
+        if not pending and not (record or {}).get("recount_needed"):
+            return False
+        self._recount(camera)
+        return True
+
+    def _recount(self, camera: str) -> None:
+        """Set the camera's counters to what its footage rows say, then mark its pending
+        rows counted. Exact and idempotent: a crash anywhere in it is mended by
+        running it again."""
+        for _ in range(REFRESH_ATTEMPTS):
+            current = self._run(self._table("cameras").get(camera))
+            pending = [
+                row["id"]
+                for row in self._run(
+                    self._table("footage").get_all(camera, index=PENDING).pluck("id")
+                )
+            ]
+            values = self._run(totals(camera_footage(self._table("footage"), camera)))
+            values["oldest_start"] = self._oldest_start(camera)
+            values["recount_needed"] = False
+            if current is None:
+                self._swap(camera, partial(_merge, values), create=True, retry=True)
+                self._done(pending)
+                return
+            rev = int(current["footage_rev"])
+            old, _ = self._swap(camera, set_unless_moved(rev, values), create=False, retry=True)
+            if old is None or old["footage_rev"] == rev:
+                self._done(pending)
+                return
+        raise StoreError(f"could not recount camera {camera}: its footage kept changing")
 
     def get_footage(self, footage_id: str) -> Footage | None:
         doc = self._run(self._table("footage").get(footage_id))
-        return _footage(doc) if doc is not None else None
+        return footage_record(doc) if doc is not None else None
+
+    def footage_present(self, ids: Sequence[str]) -> set[str]:
+        present: set[str] = set()
+        unique = list(dict.fromkeys(ids))
+        for i in range(0, len(unique), PRESENT_BATCH):
+            batch = unique[i : i + PRESENT_BATCH]
+            present.update(
+                row["id"] for row in self._run(self._table("footage").get_all(*batch).pluck("id"))
+            )
+        return present
 
     def footage_range(
         self,
@@ -602,11 +379,11 @@ class RethinkStore(Store):
         descending: bool = False,
     ) -> Page:
         after = decode_cursor(cursor) if cursor is not None else None
-        query = self._overlapping(
-            "footage", "camera_start", [camera], start, end, descending, after
+        query = overlapping(
+            self._table("footage"), "camera_start", [camera], start, end, descending, after
         ).limit(limit + 1)  # one more than asked tells whether a next page exists
         rows = self._run(query)
-        items = [_footage(doc) for doc in rows[:limit]]
+        items = [footage_record(doc) for doc in rows[:limit]]
         more = len(rows) > limit and bool(items)
         return Page(items, encode_cursor(items[-1]) if more else None)
 
@@ -614,23 +391,37 @@ class RethinkStore(Store):
         unique = list(dict.fromkeys(ids))
         if not unique:
             return 0
-        # The changes say which rows THIS call removed: a concurrent delete of the same
-        # ids must not make both callers uncount them.
+        cameras = {
+            row["camera"]
+            for row in self._run(self._table("footage").get_all(*unique).pluck("camera"))
+        }
+        # 1. Mark the cameras: until they are uncounted below, their counters are unsure.
+        marked = {}
+        for camera in cameras:
+            old, _ = self._swap(camera, lambda row: row.merge({"recount_needed": True}),
+                                create=False, retry=True)  # fmt: skip
+            marked[camera] = bool(old and old.get("recount_needed"))
+        # 2. The changes say which rows THIS call removed: a concurrent delete of the same
+        #    ids must not make both callers uncount them.
         result = self._write(
             self._table("footage").get_all(*unique).delete(return_changes=True), retry=False
         )
         removed = [c["old_val"] for c in result.get("changes") or [] if c.get("old_val")]
-        if not removed:
-            return 0
-        self._write(
-            self._table("events").get_all(*[d["id"] for d in removed], index="footage_id").delete(),
-            retry=True,
-        )
-        by_camera: dict[str, list[Doc]] = {}
+        if removed:
+            self._write(
+                self._table("events").get_all(*[d["id"] for d in removed], index="footage_id")
+                .delete(),
+                retry=True,
+            )  # fmt: skip
+        by_camera: dict[str, list[Doc]] = {camera: [] for camera in cameras}
         for doc in removed:
             by_camera.setdefault(doc["camera"], []).append(doc)
+        # 3. Uncount, or recount when an earlier write left the counters unsure.
         for camera, docs in by_camera.items():
-            self._uncount(camera, docs)
+            if marked.get(camera) or any(PENDING in d for d in docs):
+                self._recount(camera)
+            else:
+                self._uncount(camera, docs)
         return len(removed)
 
     def _uncount(self, camera: str, docs: list[Doc]) -> None:
@@ -645,9 +436,10 @@ class RethinkStore(Store):
                 {
                     "segments": left,
                     "bytes": row["bytes"] - size,
-                    "seconds": _at_least_zero(row["seconds"] - seconds),
+                    "seconds": at_least_zero(row["seconds"] - seconds),
                     "newest_end": r.branch(left.le(0), None, row["newest_end"]),
                     "footage_rev": row["footage_rev"] + 1,
+                    "recount_needed": False,
                 }
             )
 
@@ -657,7 +449,7 @@ class RethinkStore(Store):
     def _oldest_start(self, camera: str) -> float | None:
         """The earliest start of a camera's footage: the first key of one index scan."""
         rows = self._run(
-            self._overlapping("footage", "camera_start", [camera], None, None)
+            overlapping(self._table("footage"), "camera_start", [camera], None, None)
             .limit(1)
             .pluck("start")
         )
@@ -671,20 +463,20 @@ class RethinkStore(Store):
         the value read may be stale and the whole step is repeated. (An add that lands
         after the write is fine: it only ever lowers oldest_start, relative to the row.)
         """
-        for _ in range(OLDEST_REFRESH_ATTEMPTS):
+        for _ in range(REFRESH_ATTEMPTS):
             current = self._run(self._table("cameras").get(camera))
             if current is None:
                 return
             rev = current["footage_rev"]
-            oldest = self._oldest_start(camera)
-            old, _ = self._swap(camera, _set_unless_moved(rev, oldest), create=False, retry=True)
+            oldest = {"oldest_start": self._oldest_start(camera)}
+            old, _ = self._swap(camera, set_unless_moved(rev, oldest), create=False, retry=True)
             if old is None or old["footage_rev"] == rev:
                 return
 
     # -- events ----------------------------------------------------------------------------
 
     def add_event(self, event: Event) -> None:
-        self._insert_once("events", _floats(asdict(event), _EVENT_FLOATS), retry=True)
+        self._insert_once("events", event_doc(event), retry=True)
 
     def list_events(
         self,
@@ -695,25 +487,13 @@ class RethinkStore(Store):
     ) -> list[Event]:
         # Equal keys come out in primary-key order: the server appends the primary key
         # to every secondary index key, so this matches SQLite's ORDER BY start, id.
+        table = self._table("events")
         if camera is None:
-            query = self._overlapping("events", "start", [], start, end)
+            query = overlapping(table, "start", [], start, end)
         else:
-            query = self._overlapping("events", "camera_start", [camera], start, end)
-        return [_event(doc) for doc in self._run(query.limit(limit))]
+            query = overlapping(table, "camera_start", [camera], start, end)
+        return [event_record(doc) for doc in self._run(query.limit(limit))]
 
 
-def _set_unless_moved(rev: int, oldest: float | None) -> Callable[[Term], Term]:
-    """A row change setting oldest_start, only while footage_rev is still ``rev``."""
-    return lambda row: r.branch(
-        row["footage_rev"].eq(rev), row.merge({"oldest_start": oldest}), row
-    )
-
-
-def _was_freed(old: Doc | None, new: Doc | None) -> bool:
-    """A write took the hold off a row that had one."""
-    return (
-        old is not None
-        and old.get("worker") is not None
-        and new is not None
-        and new.get("worker") is None
-    )
+def _merge(values: Doc, row: Term) -> Term:
+    return row.merge(values)
