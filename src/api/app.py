@@ -30,7 +30,13 @@ def create_app(settings: Settings, store: Store | None = None) -> Flask:
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024, JSON_SORT_KEYS=False)
     # An empty segment (/footage//video) is a 404, not an HTML redirect elsewhere.
     app.url_map.merge_slashes = False
-    attach(app, Services(settings=settings, stores=StoreHolder(settings.store, store)))
+    attach(
+        app,
+        Services(
+            settings=settings,
+            stores=StoreHolder(settings.store, store, settings.store_deadline_seconds),
+        ),
+    )
     for module in (cameras, footage, events, system, ui):
         app.register_blueprint(module.bp)
     install_error_handlers(app)

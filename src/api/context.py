@@ -27,8 +27,10 @@ class StoreHolder:
     answer 503 until the store does.
     """
 
-    def __init__(self, url: str, store: Store | None = None) -> None:
+    def __init__(self, url: str, store: Store | None = None, deadline: float | None = None) -> None:
+        """``deadline`` bounds each store call (Settings.store_deadline_seconds)."""
         self._url = url
+        self._deadline = deadline
         self._store = store
         self._owned = store is None
         self._lock = threading.Lock()
@@ -40,7 +42,7 @@ class StoreHolder:
             return store
         with self._lock:
             if self._store is None:
-                self._store = open_store(self._url)
+                self._store = open_store(self._url, deadline=self._deadline)
                 log.info("api.store_opened", store=self._url)
             return self._store
 

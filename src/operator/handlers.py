@@ -125,7 +125,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     # A namespaced operator has a Role only: no cluster-wide CRD or namespace watching.
     settings.scanning.disabled = ours.namespace is not None
     settings.posting.level = 40  # kopf's own Events only for errors; ours are explicit
-    store = await asyncio.to_thread(open_store, ours.store)
+    store = await asyncio.to_thread(open_store, ours.store, deadline=ours.store_deadline_seconds)
     rec = Reconciler(ours, store)
     RUNTIME.reconciler = rec
     RUNTIME.task = asyncio.create_task(rec.run(), name="spectare-pool")

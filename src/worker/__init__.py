@@ -24,7 +24,7 @@ def run_worker(settings: Settings, camera: str) -> int:
         )
         return exits.BAD_CONFIG
     try:
-        store = open_store(settings.store)
+        store = open_store(settings.store, deadline=settings.store_deadline_seconds)
     except StoreError as exc:
         log.error("worker.store_unreachable", camera=camera, error=str(exc))
         return 1

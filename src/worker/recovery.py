@@ -14,17 +14,8 @@ from spectare.worker.probe import probe
 from spectare.worker.segments import Indexer, quarantine
 
 log = get_logger(__name__)
-DAY = 86400.0
-
-
-def days_between(first: float, last: float) -> list[str]:
-    """``YYYY/MM/DD`` of every UTC day from ``first`` to ``last``, both included."""
-    days: list[str] = []
-    moment = first - first % DAY
-    while moment <= last:
-        days.append(time.strftime("%Y/%m/%d", time.gmtime(moment)))
-        moment += DAY
-    return days
+#: Segment ids per store query when looking for files the index lacks.
+BATCH = 500
 
 
 #: A leftover still changing may belong to an ffmpeg that outlived its worker for a
@@ -56,26 +47,31 @@ def _segment_id(path: Path) -> str | None:
     return str(parsed) if parsed.version == 7 else None
 
 
-def unindexed(root: Path, indexer: Indexer, since: float | None) -> Iterator[tuple[Path, str]]:
-    """Segment files in the tree with no index row (all days, or the days since ``since``)."""
-    days = None if since is None else days_between(since - DAY, time.time())
-    for path in camera_files(root, indexer.camera, days):
-        segment_id = _segment_id(path)
-        if segment_id and indexer.store.get_footage(segment_id) is None:
-            yield path, segment_id
+def unindexed(root: Path, indexer: Indexer) -> Iterator[tuple[Path, str]]:
+    """Segment files anywhere in the camera's tree, however old, with no index row.
+
+    The store is asked about many ids at once, so a tree of months costs a few queries.
+    """
+    files = [(path, _segment_id(path)) for path in camera_files(root, indexer.camera)]
+    named = [(path, ident) for path, ident in files if ident is not None]
+    for i in range(0, len(named), BATCH):
+        batch = named[i : i + BATCH]
+        present = indexer.store.footage_present([ident for _, ident in batch])
+        for path, ident in batch:
+            if ident not in present:
+                yield path, ident
 
 
 def recover(root: Path, indexer: Indexer, keep_run: str | None = None) -> int:
     """Finish the leftovers of earlier runs and index files the index lacks; how many."""
-    recovered = 0
+    if indexer.store.reconcile(indexer.camera):
+        log.info("recovery.recounted", camera=indexer.camera)
+    recovered = indexer.index_pending()
     for path in leftovers(root, indexer.camera, keep_run):
         if indexer.finish(path, None, closed_at=path.stat().st_mtime) is not None:
             recovered += 1
             log.info("recovery.leftover_indexed", camera=indexer.camera, file=path.name)
-    record = indexer.store.get_camera(indexer.camera)
-    # With an empty index every file is looked at: the index is rebuilt from the files.
-    since = record.newest_end if record is not None and record.segments else None
-    for path, segment_id in unindexed(root, indexer, since):
+    for path, segment_id in unindexed(root, indexer):
         info = probe(path, indexer.tools.ffprobe)
         if info is None:
             quarantine(root, indexer.camera, path, "no playable video")

@@ -14,6 +14,7 @@ from spectare.logs import get_logger
 from spectare.model import CameraSpec
 from spectare.store import Event, Footage, Store, StoreError
 from spectare.worker.analyse import analyse
+from spectare.worker.pending import PendingList, PendingSegment
 from spectare.worker.probe import MediaInfo, probe
 
 log = get_logger(__name__)
@@ -52,7 +53,8 @@ def place(root: Path, camera: str, source: Path, start: float) -> tuple[str, str
 
 
 class Indexer:
-    """Indexes finished segments of one camera; retries the store until it answers."""
+    """Indexes finished segments of one camera; a segment the store could not take
+    stays on the camera's durable pending list until it does."""
 
     def __init__(self, store: Store, root: Path, camera: str, spec: CameraSpec, tools: Tools):
         self.store = store
@@ -60,10 +62,15 @@ class Indexer:
         self.camera = camera
         self.spec = spec
         self.tools = tools
+        self.pending = PendingList(root, camera)
 
     def finish(self, source: Path, start: float | None, closed_at: float) -> Footage | None:
         """Finish ``source``, which started at wall time ``start`` (if known) and was closed
-        at ``closed_at``; None when it was quarantined."""
+        at ``closed_at``; None when it was quarantined.
+
+        Segments an earlier call could not index go first: a StoreError then means the
+        store is still away, and ``source`` is untouched, so the caller retries it."""
+        self.index_pending()
         info = probe(source, self.tools.ffprobe)
         if info is None:
             quarantine(self.root, self.camera, source, "no playable video")
@@ -71,7 +78,27 @@ class Indexer:
         if start is None:
             start = closed_at - info.duration
         segment_id, relpath = place(self.root, self.camera, source, start)
-        return self.index_file(segment_id, relpath, info, start)
+        # On the list before the store is asked: a StoreError (or a crash) from here on
+        # leaves the segment to index_pending, never unindexed in the tree.
+        self.pending.add(PendingSegment(segment_id, relpath, start))
+        footage = self.index_file(segment_id, relpath, info, start)
+        self.pending.remove(segment_id)
+        return footage
+
+    def index_pending(self) -> int:
+        """Index every segment on the pending list; how many. StoreError when the store
+        is still away (the rest stay on the list)."""
+        done = 0
+        for segment in self.pending.entries():
+            path = self.root / segment.path
+            info = probe(path, self.tools.ffprobe) if path.exists() else None
+            if info is None:
+                log.warning("segment.pending_gone", camera=self.camera, id=segment.id)
+            else:
+                self.index_file(segment.id, segment.path, info, segment.start)
+                done += 1
+            self.pending.remove(segment.id)
+        return done
 
     def index_file(self, segment_id: str, relpath: str, info: MediaInfo, start: float) -> Footage:
         """Thumbnail, motion score and index row of a segment already in the tree."""

@@ -5,6 +5,9 @@ These run against rethinkdb-mock through ``harness.rethink.MockServer``.
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -162,3 +165,127 @@ class TestRaces:
         record = mock_store.get_camera("cam")
         assert record is not None
         assert (record.segments, record.oldest_start) == (3, late.start)
+
+
+class Crash(BaseException):
+    """A writer dying in the middle of a store call (nothing after it runs)."""
+
+
+def crash_on(store: RethinkStore, step: str, allowed: int = 0) -> None:
+    """Make the store's ``step`` die on its call number ``allowed + 1``."""
+    original, calls = getattr(store, step), [0]
+
+    def dying(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        if calls[0] > allowed:
+            raise Crash(step)
+        return original(*args, **kwargs)
+
+    setattr(store, step, dying)
+
+
+class TestCountingAfterACrash:
+    """A footage row and its counters are two writes; a crash between them is mended.
+
+    The kill of a real process is in test_rethink_real.py; here the crash is an
+    exception that stops the call, on the mock."""
+
+    @pytest.mark.parametrize(("step", "allowed"), [("_swap", 0), ("_done", 0)])
+    def test_add_interrupted_then_reconciled(
+        self, server: MockServer, mock_store: RethinkStore, step: str, allowed: int
+    ) -> None:
+        first, second = segment("cam", T0), segment("cam", T0 + 10)
+        mock_store.add_footage(first, now=T0)
+        dying = RethinkStore(MOCK_URL, connect=server.connect)
+        crash_on(dying, step, allowed)
+        with pytest.raises(Crash):
+            dying.add_footage(second, now=T0)
+        assert mock_store.reconcile("cam")
+        assert not mock_store.reconcile("cam")  # nothing left to mend
+        record = mock_store.get_camera("cam")
+        assert record is not None and (record.segments, record.bytes) == (2, 200)
+
+    def test_add_interrupted_then_retried(
+        self, server: MockServer, mock_store: RethinkStore
+    ) -> None:
+        item = segment("cam", T0)
+        dying = RethinkStore(MOCK_URL, connect=server.connect)
+        crash_on(dying, "_swap")
+        with pytest.raises(Crash):
+            dying.add_footage(item, now=T0)
+        assert mock_store.add_footage(item, now=T0)  # the retry finishes the count
+        assert not mock_store.add_footage(item, now=T0)
+        record = mock_store.get_camera("cam")
+        assert record is not None and (record.segments, record.bytes) == (1, 100)
+
+    @pytest.mark.parametrize(("step", "allowed"), [("_write", 1), ("_uncount", 0)])
+    def test_delete_interrupted_is_mended_by_the_next_count(
+        self, server: MockServer, mock_store: RethinkStore, step: str, allowed: int
+    ) -> None:
+        items = [segment("cam", T0 + 10 * i) for i in range(3)]
+        for item in items:
+            mock_store.add_footage(item, now=T0)
+        dying = RethinkStore(MOCK_URL, connect=server.connect)
+        crash_on(dying, step, allowed)
+        with pytest.raises(Crash):
+            dying.delete_footage([items[0].id])
+        mock_store.add_footage(segment("cam", T0 + 30), now=T0)
+        record = mock_store.get_camera("cam")
+        rows = mock_store.footage_range("cam").items
+        assert record is not None
+        assert (record.segments, record.bytes) == (len(rows), 100 * len(rows))
+        assert record.oldest_start == rows[0].start
+
+
+class TestQueryShape:
+    def test_counting_write_carries_the_default_camera_once(
+        self, server: MockServer, mock_store: RethinkStore
+    ) -> None:
+        mock_store.add_footage(segment("cam", T0), now=T0)
+        writes = [str(q) for q in server.queries if "footage_rev" in str(q)]
+        assert writes and all(text.count("display_name") == 1 for text in writes), writes
+
+    def test_a_stuck_call_blocks_no_other_thread(
+        self, server: MockServer, mock_store: RethinkStore
+    ) -> None:
+        mock_store.upsert_camera(CameraInfo("cam", "Cam"))
+        inside, release = threading.Event(), threading.Event()
+
+        def hold(term: Any) -> None:
+            if threading.current_thread().name == "stuck":
+                inside.set()
+                release.wait(10)
+
+        server.after_query = hold
+        stuck = threading.Thread(target=lambda: mock_store.get_camera("cam"), name="stuck")
+        stuck.start()
+        assert inside.wait(10)
+        assert mock_store.get_camera("cam") is not None  # not behind the stuck call
+        release.set()
+        stuck.join(10)
+
+
+class TestDeadPeers:
+    def test_a_socket_the_server_closed_is_seen_before_sending(self) -> None:
+        from spectare.store.rethink_conn import peer_hung_up
+
+        server = socket.create_server(("127.0.0.1", 0))
+        client = socket.create_connection(server.getsockname())
+        accepted, _ = server.accept()
+
+        class Fake:
+            def __init__(self, sock: socket.socket) -> None:
+                self._instance = type("I", (), {"_socket": type("W", (), {"_socket": sock})})
+
+            def is_open(self) -> bool:
+                return True  # what the driver says, whatever the socket's state
+
+        conn = Fake(client)
+        assert not peer_hung_up(conn)
+        accepted.close()  # the server goes away
+        wait = time.monotonic() + 5
+        while not peer_hung_up(conn) and time.monotonic() < wait:
+            time.sleep(0.01)  # the FIN travels over loopback
+        assert peer_hung_up(conn)
+        client.close()
+        server.close()

@@ -26,16 +26,28 @@ references into the mock's data.
 ``backend_factory("rethinkdb", opened)`` uses the server named by
 ``SPECTARE_TEST_RETHINKDB`` (``rethinkdb://127.0.0.1:28015``) with a fresh database
 per test, which ``drop_database`` removes.
+
+What the mock cannot show (many processes setting up at once, a server restarting
+or hanging) is tested against a real server only, and nothing here teaches the mock
+those behaviours: ``RethinkServer`` runs a server of a test's own from
+``SPECTARE_TEST_RETHINKDB_BIN`` (restart, SIGSTOP), and ``harness.tcpproxy`` sits
+between the store and any server to drop or freeze its connections.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import signal
+import socket
+import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -387,3 +399,105 @@ def drop_database(store: Store) -> None:
             r.db_drop(store.target.db).run(conn)
     finally:
         conn.close(noreply_wait=False)
+
+
+# -- real servers ----------------------------------------------------------------------------
+
+REAL_ENV = "SPECTARE_TEST_RETHINKDB"
+BIN_ENV = "SPECTARE_TEST_RETHINKDB_BIN"
+
+
+def real_server_url() -> str | None:
+    """The real server the tests may use (``SPECTARE_TEST_RETHINKDB``), if any."""
+    return os.environ.get(REAL_ENV) or None
+
+
+def host_port(url: str) -> tuple[str, int]:
+    """(host, port) of a rethinkdb:// URL."""
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 28015
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    """Poll ``condition`` until it holds; TimeoutError naming ``what`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    pause = 0.02
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not happen within {seconds:g} s")
+        time.sleep(pause)  # polling a condition, with a deadline
+        pause = min(pause * 2, 0.5)
+
+
+class RethinkServer:
+    """A RethinkDB server of the test's own: a temp directory, free loopback ports."""
+
+    def __init__(self, binary: str, directory: Path) -> None:
+        self.binary = binary
+        self.directory = directory
+        self.port = free_port()
+        self.cluster_port = free_port()
+        self.log = directory.parent / f"{directory.name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"rethinkdb://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Start (or start again, on the same data and ports) and wait until it answers."""
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [self.binary, "--directory", str(self.directory), "--bind", "127.0.0.1",
+                 "--driver-port", str(self.port), "--cluster-port", str(self.cluster_port),
+                 "--no-http-admin"],
+                stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        wait_for(self._answers, 60, f"RethinkDB on port {self.port} answering")
+
+    def _answers(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise RuntimeError(f"rethinkdb exited; see {self.log}")
+        try:
+            conn = r.connect("127.0.0.1", self.port, timeout=2)
+        except ReqlDriverError:
+            return False
+        conn.close()
+        return True
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL), waiting until it is gone."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGCONT)  # a paused server cannot stop
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def restart(self) -> None:
+        """Stop and start again: every client connection is closed by the server."""
+        self.stop()
+        self.start()
+
+    def pause(self) -> None:
+        """SIGSTOP: the server stops answering, its sockets stay open."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)

@@ -345,7 +345,7 @@ class RethinkStore(Store):
             values["oldest_start"] = self._oldest_start(camera)
             values["recount_needed"] = False
             if current is None:
-                self._swap(camera, partial(_merge, values), create=True, retry=True)
+                self._swap(camera, _merging(values), create=True, retry=True)
                 self._done(pending)
                 return
             rev = int(current["footage_rev"])
@@ -495,5 +495,6 @@ class RethinkStore(Store):
         return [event_record(doc) for doc in self._run(query.limit(limit))]
 
 
-def _merge(values: Doc, row: Term) -> Term:
-    return row.merge(values)
+def _merging(values: Doc) -> Callable[[Term], Term]:
+    """A row change merging ``values`` (a real lambda: the driver reads its arity)."""
+    return lambda row: row.merge(values)
