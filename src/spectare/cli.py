@@ -215,3 +215,27 @@ def check(files: tuple[Path, ...]) -> None:
     for camera in manifests.cameras:
         state = "enabled" if camera.spec.enabled else "disabled"
         click.echo(f"ok  {camera.name}  ({state}, {camera.spec.segment_seconds} s segments)")
+
+
+@main.group()
+def store() -> None:
+    """The footage store (SPECTARE_STORE)."""
+
+
+@store.command("repair")
+def store_repair() -> None:
+    """Mend a store that set-up refuses: merge duplicate tables (kept rows win on equal
+    ids), create what is missing, recount every camera. Safe while parts run."""
+    from spectare.store import StoreError, open_store
+
+    settings = _settings()
+    try:
+        opened = open_store(settings.store, setup=False, deadline=settings.store_deadline_seconds)
+        done = opened.repair()
+        opened.setup()
+        opened.close()
+    except StoreError as exc:
+        raise UserError(f"{exc}; check SPECTARE_STORE") from exc
+    for line in done:
+        click.echo(line)
+    click.echo("store repaired" if done else "nothing to repair; the store is set up")
