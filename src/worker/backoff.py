@@ -15,8 +15,10 @@ class Policy:
     cap: float
 
     def delay(self, failures: int) -> float:
-        """Seconds to wait after ``failures`` failed runs in a row (>= 1)."""
-        return float(min(self.cap, self.first * 2 ** max(0, failures - 1)))
+        """Seconds to wait after ``failures`` failed runs in a row; none after a good run (0)."""
+        if failures <= 0:
+            return 0.0
+        return float(min(self.cap, self.first * 2 ** (failures - 1)))
 
 
 #: A dropped or unreachable camera is retried soon; wrong credentials slowly, since

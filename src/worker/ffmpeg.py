@@ -150,6 +150,7 @@ class Cause(StrEnum):
     UNREACHABLE = "camera unreachable"
     NOT_FOUND = "stream not found"
     ENDED = "stream ended"
+    STALLED = "camera sends no video"
     STOPPED = "stopped"
 
 

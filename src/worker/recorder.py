@@ -1,8 +1,14 @@
-"""One run of ffmpeg: start it, hear of each closed segment, stop it gracefully."""
+"""One run of ffmpeg: start it, hear of each closed segment, stop it gracefully.
+
+A watchdog restarts a camera that keeps its session open but sends no video: ffmpeg's
+own ``-timeout`` does not fire then. It looks at what ffmpeg has written (one directory
+listing a second), so it costs nothing while video flows.
+"""
 
 from __future__ import annotations
 
 import ctypes
+import os
 import signal
 import subprocess
 import threading
@@ -29,6 +35,11 @@ def _die_with_parent() -> None:
 #: Called with (file path, wall-clock start, wall-clock end) of each closed segment.
 OnSegment = Callable[[Path, float, float], None]
 
+#: How often the watchdog looks at the files ffmpeg writes.
+WATCH_SECONDS = 1.0
+#: A stalled ffmpeg is asked to stop, and killed if it has not after this long.
+STALL_GRACE_SECONDS = 3.0
+
 
 class Recorder:
     """Runs one ffmpeg recording; ``wait`` returns its exit code and last log lines."""
@@ -39,16 +50,25 @@ class Recorder:
         incoming: Path,
         on_segment: OnSegment,
         on_started: Callable[[], None],
+        prefix: str = "",
+        stall_seconds: float | None = None,
     ) -> None:
         self.command = command
         self.incoming = incoming
         self.on_segment = on_segment
         self.on_started = on_started
+        self.prefix = prefix
+        self.stall_seconds = stall_seconds
         self.tail: deque[str] = deque(maxlen=40)
+        #: Whether the watchdog stopped ffmpeg because no video arrived.
+        self.stalled = False
+        #: Names of the segments ffmpeg reported closed.
+        self.reported: set[str] = set()
         self._process: subprocess.Popen[str] | None = None
         self._stop_sent_at: float | None = None
         self._timeline = Timeline(time.time())
         self._readers: list[threading.Thread] = []
+        self._exited = threading.Event()
 
     def start(self) -> None:
         """Start ffmpeg; must be called from the worker's main thread (see _die_with_parent)."""
@@ -70,6 +90,8 @@ class Recorder:
         ]
         for reader in self._readers:
             reader.start()
+        if self.stall_seconds is not None:
+            threading.Thread(target=self._watch, name="stall-watchdog", daemon=True).start()
         log.info("ffmpeg.started", pid=self._process.pid)
 
     def _read_list(self) -> None:
@@ -77,6 +99,7 @@ class Recorder:
         for line in self._process.stdout:
             entry = parse_segment_line(line)
             if entry is not None:
+                self.reported.add(entry.name)
                 start, end = self._timeline.place(entry, time.time())
                 self.on_segment(self.incoming / entry.name, start, end)
 
@@ -95,6 +118,28 @@ class Recorder:
                 log.warning("ffmpeg.said", level=level, line=line)
             else:
                 log.debug("ffmpeg.said", level=level, line=line)
+
+    def _written(self) -> tuple[int, ...]:
+        """What this run has written so far: sizes of its files still being written."""
+        try:
+            with os.scandir(self.incoming) as entries:
+                sizes = sorted(e.stat().st_size for e in entries if e.name.startswith(self.prefix))
+            return (*sizes, len(self.reported))
+        except OSError:
+            return (len(self.reported),)
+
+    def _watch(self) -> None:
+        assert self.stall_seconds is not None
+        seen, since = self._written(), time.monotonic()
+        while not self._exited.wait(WATCH_SECONDS):
+            now, written = time.monotonic(), self._written()
+            if written != seen:
+                seen, since = written, now
+            elif now - since >= self.stall_seconds and self._stop_sent_at is None:
+                log.warning("camera.stalled", seconds=round(now - since, 1))
+                self.stalled = True
+                self.stop(grace=STALL_GRACE_SECONDS)
+                return
 
     def stop(self, grace: float = 30.0) -> None:
         """Ask ffmpeg to finish the current segment and exit, killing it after ``grace``
@@ -117,6 +162,7 @@ class Recorder:
         assert self._process is not None
         # A blocking wait, not a polling loop: an idle worker should cost nothing.
         code = self._process.wait()
+        self._exited.set()
         for reader in self._readers:
             reader.join(timeout=10)
         return code

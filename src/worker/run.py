@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import signal
 import threading
@@ -71,7 +72,7 @@ class Worker:
         self.indexer = Indexer(
             store, self.root, camera, spec, Tools(settings.ffmpeg, settings.ffprobe)
         )
-        self._finished: queue.Queue[tuple[Path, float, float] | None] = queue.Queue()
+        self._finished: queue.Queue[tuple[Path, float | None, float] | None] = queue.Queue()
         self._recorder: Recorder | None = None
         self._segments_this_run = 0
 
@@ -166,11 +167,21 @@ class Worker:
     def _record_loop(self) -> None:
         job = self._job()
         failures = 0
+        attempt = 0
         while not self.stopping.is_set():
             self._segments_this_run = 0
             started = time.monotonic()
+            attempt += 1
+            # Each ffmpeg of this worker names its files apart: one that was killed leaves
+            # its partial segment for this worker to index, never for the next to overwrite.
+            run = dataclasses.replace(job, run_id=f"{self.run_id}-{attempt}")
             recorder = Recorder(
-                record_command(job), job.incoming, self._on_segment, self._on_started
+                record_command(run),
+                run.incoming,
+                self._on_segment,
+                self._on_started,
+                prefix=f"{run.run_id}-",
+                stall_seconds=self.settings.stall_seconds,
             )
             self._recorder = recorder
             recorder.start()
@@ -178,19 +189,33 @@ class Worker:
                 recorder.stop()
             code = recorder.wait()
             self._recorder = None
-            cause = classify_exit(list(recorder.tail), self.stopping.is_set())
+            self._finish_unreported(recorder)
+            cause = (
+                Cause.STALLED
+                if recorder.stalled
+                else classify_exit(list(recorder.tail), self.stopping.is_set())
+            )
             log.info("ffmpeg.exited", camera=self.camera, code=code, cause=cause.value)
             if cause is Cause.STOPPED:
                 break
             healthy = (
                 self._segments_this_run > 0 or time.monotonic() - started >= HEALTHY_RUN_SECONDS
             )
-            failures = 1 if healthy else failures + 1
+            # A run that recorded reconnects at once: backoff is for runs that never get
+            # going (a wrong URL, a camera that is down), not for one killed mid-recording.
+            failures = 0 if healthy else failures + 1
             delay = next_delay(cause, failures)
             phase = Phase.FAILED if cause is Cause.AUTH else Phase.RECONNECTING
             self.state.set(phase, f"{cause.value}; retrying in {delay:g} s")
             self._count_reconnect()
             self.stopping.wait(delay)
+
+    def _finish_unreported(self, recorder: Recorder) -> None:
+        """Queue what an ended ffmpeg wrote but never reported closed (it was killed)."""
+        for path in sorted(recorder.incoming.glob(f"{recorder.prefix}*")):
+            if path.name not in recorder.reported and path.stat().st_size > 0:
+                log.info("segment.unreported", camera=self.camera, file=path.name)
+                self._finished.put((path, None, path.stat().st_mtime))
 
     def _on_started(self) -> None:
         self.state.set(Phase.RECORDING)
@@ -215,7 +240,7 @@ class Worker:
             self._finish_with_retries(*item)
             self._apply_retention()
 
-    def _finish_with_retries(self, path: Path, start: float, end: float) -> None:
+    def _finish_with_retries(self, path: Path, start: float | None, end: float) -> None:
         delay, deadline = 1.0, None
         while True:
             try:

@@ -297,9 +297,10 @@ def test_sqlite_store_on_a_single_node(rendered: Rendered) -> None:
         claim = next(v for v in spec["volumes"] if v["name"] == "footage")
         assert not claim["persistentVolumeClaim"].get("readOnly")
     operator = find(objs, "Deployment", "-operator")["spec"]["template"]["spec"]["containers"][0]
-    assert env_of(operator)["SPECTARE_WORKER_FOOTAGE_CLAIM"] == find(
-        objs, "PersistentVolumeClaim"
-    )["metadata"]["name"]
+    assert (
+        env_of(operator)["SPECTARE_WORKER_FOOTAGE_CLAIM"]
+        == find(objs, "PersistentVolumeClaim")["metadata"]["name"]
+    )
 
 
 def test_sqlite_store_on_nfs_is_refused_with_a_reason() -> None:

@@ -15,6 +15,8 @@ from typing import Any
 
 import psutil
 
+from harness.procs import wait_until
+
 #: Test-speed timings: heartbeats every second, a camera silent for 3 s is dropped.
 FAST_ENV = {
     "SPECTARE_HEARTBEAT_SECONDS": "1",
@@ -60,12 +62,25 @@ class WorkerProcess:
     def kill_all(self) -> None:
         """SIGKILL the worker and its ffmpeg at once, as when a pod's cgroup is killed."""
         assert self.process is not None
-        # ffmpeg runs in a session of its own, so a process-group kill would miss it.
+        # ffmpeg runs in a session of its own, so a process-group kill would miss it. The
+        # children die first: killed after the worker, ffmpeg would get its death signal
+        # (SIGTERM) and close the file cleanly, which is the gentler case.
         family = [*psutil.Process(self.process.pid).children(recursive=True)]
-        for process in [psutil.Process(self.process.pid), *family]:
+        for process in [*family, psutil.Process(self.process.pid)]:
             with contextlib.suppress(psutil.NoSuchProcess):
                 process.send_signal(signal.SIGKILL)
         self.process.wait()
+
+    def ffmpeg_child(self) -> psutil.Process:
+        """The worker's ffmpeg now (waits until there is one)."""
+        assert self.process is not None
+
+        def child() -> psutil.Process | None:
+            found = [p for p in psutil.Process(self.process.pid).children() if "ffmpeg" in p.name()]
+            return found[0] if found else None
+
+        found: psutil.Process = wait_until(child, 20, what="the worker's ffmpeg")
+        return found
 
     def wait(self, timeout: float) -> int:
         """Wait for the exit; its code."""

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.footage import LAYOUT, decodes_cleanly, is_uuid7, playable_seconds, segment_files
+from harness.frozen_camera import FrozenCamera
 from harness.procs import wait_until
 from harness.rtsp import DemoCameraFactory
 from harness.workers import WorkerFactory
@@ -146,7 +147,7 @@ def test_sigkill_mid_segment_then_restart_recovers_the_partial_segment(
     incoming = footage_root / "yard" / ".incoming"
     wait_until(lambda: phase_of(sqlite_store, "yard") == "Recording", 30, what="Recording")
     wait_until(
-        lambda: any(p.stat().st_size > 20_000 for p in incoming.glob("*.mp4")), 60, message="data"
+        lambda: any(p.stat().st_size > 20_000 for p in incoming.glob("*.mp4")), 60, what="data"
     )
     first.kill_all()  # worker and ffmpeg at once: nothing gets to close the file
     partial = list(incoming.glob("*.mp4"))
@@ -222,3 +223,65 @@ def test_footage_root_must_be_a_mount(workers: WorkerFactory, footage_root: Path
     assert worker.wait(timeout=30) == exits.BAD_CONFIG
     assert "not a mount point" in worker.log_text()
     assert list(footage_root.iterdir()) == []
+
+
+def test_a_camera_that_sends_no_video_is_reconnected(
+    workers: WorkerFactory, sqlite_store: Store
+) -> None:
+    """The session stays open, no frame comes: the watchdog reconnects, the phase says why."""
+    with FrozenCamera() as camera:
+        env = {"SPECTARE_STALL_SECONDS": "3", "SPECTARE_RW_TIMEOUT_SECONDS": "60"}
+        worker = workers("frozen", camera.url, env=env, segmentSeconds=2, snapshotSeconds=0)
+
+        def says_no_video() -> bool:
+            record = sqlite_store.get_camera("frozen")
+            return bool(
+                record
+                and record.phase == "Reconnecting"
+                and (record.message or "").startswith("camera sends no video")
+            )
+
+        wait_until(says_no_video, 30, what="Reconnecting: camera sends no video")
+        wait_until(lambda: camera.sessions >= 3, 40, what="the watchdog reconnecting again")
+        record = sqlite_store.get_camera("frozen")
+        assert record is not None and record.reconnects >= 2
+        assert worker.stop() == exits.OK
+
+
+def test_a_killed_ffmpeg_loses_little_and_its_segment_is_indexed_at_once(
+    demo_cameras: DemoCameraFactory, workers: WorkerFactory, sqlite_store: Store, footage_root: Path
+) -> None:
+    """ffmpeg SIGKILLed three times: the worker indexes each partial file and records on."""
+    camera = demo_cameras()
+    worker = workers("kills", camera.url("/demo"), segmentSeconds=4, snapshotSeconds=0)
+    wait_until(lambda: segments_indexed(sqlite_store, "kills") >= 1, 30, what="a first segment")
+    started = time.time()
+    incoming = footage_root / "kills" / ".incoming"
+    for _ in range(3):
+        ffmpeg = worker.ffmpeg_child()
+        wait_until(lambda: list(incoming.iterdir()), 20, what="a segment being written")
+        partial = {path.name for path in incoming.iterdir()}
+        ffmpeg.kill()
+        # The partial segment is indexed now, not at the next worker start, and its name is
+        # never written again.
+        wait_until(
+            lambda names=partial: not names & {p.name for p in incoming.iterdir()},  # type: ignore[misc]
+            20,
+            what="the partial segment moved into the tree",
+        )
+        wait_until(
+            lambda old=ffmpeg.pid: worker.ffmpeg_child().pid != old,  # type: ignore[misc]
+            20,
+            what="a new ffmpeg",
+        )
+        wait_until(lambda: phase_of(sqlite_store, "kills") == "Recording", 20, what="Recording")
+    wait_until(lambda: time.time() - started >= 20, 30, what="20 s of recording")
+    assert worker.stop() == exits.OK
+    rows = [r for r in sqlite_store.footage_range("kills", limit=1000).items if r.end > started]
+    recorded = sum(min(r.end, time.time()) - max(r.start, started) for r in rows)
+    span = max(r.end for r in rows) - started
+    assert span - recorded <= 3 * 3.0, f"lost {span - recorded:.1f} s over 3 kills"
+    assert not list((footage_root / "kills" / ".incoming").iterdir())
+    assert sorted(r.path for r in sqlite_store.footage_range("kills", limit=1000).items) == sorted(
+        str(f.relative_to(footage_root)) for f in segment_files(footage_root / "kills")
+    )

@@ -74,7 +74,7 @@ def test_causes(line: str, cause: Cause) -> None:
 
 
 def test_backoff_slower_for_bad_credentials() -> None:
-    assert [next_delay(Cause.UNREACHABLE, n) for n in (1, 2, 3, 6, 9)] == [1, 2, 4, 30, 30]
+    assert [next_delay(Cause.UNREACHABLE, n) for n in (0, 1, 2, 3, 6, 9)] == [0, 1, 2, 4, 30, 30]
     assert [next_delay(Cause.AUTH, n) for n in (1, 2, 5, 9)] == [30, 60, 300, 300]
 
 
