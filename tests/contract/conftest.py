@@ -62,13 +62,6 @@ BIN_REASON = (
 )
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """The marker of tests that need a real server (also listed in pyproject.toml)."""
-    config.addinivalue_line(
-        "markers", "rethinkdb_real: needs a real RethinkDB server (SPECTARE_TEST_RETHINKDB)"
-    )
-
-
 @pytest.fixture
 def real_rethink() -> Iterator[str]:
     """URL of a fresh database on the real server; the database is dropped afterwards."""
