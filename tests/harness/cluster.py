@@ -229,10 +229,8 @@ class Cluster:
              f"--secure-port={port}", f"--tls-cert-file={cert}", f"--tls-private-key-file={key}",
              "--leader-elect=false", "--v=1", *extra],
         )  # fmt: skip
-        url = f"https://127.0.0.1:{port}/healthz"
-        self.controllers.wait_ready(
-            name, proc, lambda: http_ok(url, self.plane.ca_file), self.startup_timeout
-        )
+        url, ca_file = f"https://127.0.0.1:{port}/healthz", self.plane.ca_file
+        self.controllers.wait_ready(name, proc, lambda: http_ok(url, ca_file), self.startup_timeout)
 
     def _wait_ready(self) -> None:
         """The node Ready and the default namespace's ServiceAccount there."""

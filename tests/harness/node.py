@@ -274,7 +274,7 @@ class Node:
         """
         if not self.servers or not self.containerd or "kubelet" not in self.servers.names():
             return
-        http = self.plane.http()
+        http, containerd = self.plane.http(), self.containerd
         try:
             for pod in http.request("GET", "/api/v1/pods")["items"]:
                 meta = pod["metadata"]
@@ -287,8 +287,8 @@ class Node:
             wait_until(
                 lambda: (
                     not http.request("GET", "/api/v1/pods")["items"]
-                    and not self.containerd.running_tasks()
-                ),  # type: ignore[union-attr]
+                    and not containerd.running_tasks()
+                ),
                 timeout,
                 "the node's pods to stop",
                 interval=0.5,

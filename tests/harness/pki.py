@@ -151,7 +151,7 @@ class Pki:
                 critical=False,
             )
         )
-        names = [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+        names: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
         names += [x509.DNSName(name) for name in dns]
         if names:
             builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)

@@ -102,7 +102,7 @@ def test_up_records_restarts_and_stops_cleanly(
     victim = worker_pid(process.pid, "back")
     assert victim is not None
     os.kill(victim, signal.SIGKILL)
-    wait_until(lambda: (store.get_camera("back") or spare).restarts == 1, 60, message="restart")
+    wait_until(lambda: (store.get_camera("back") or spare).restarts == 1, 60, what="restart")
     before = segments(store, "back")
     wait_until(lambda: segments(store, "back") >= before + 2, 90, what="recording again")
     assert worker_pid(process.pid, "back") not in (None, victim)

@@ -190,7 +190,7 @@ def test_sigterm_indexes_the_last_segment_and_releases(
     worker = workers("shed", camera.url("/demo"), segmentSeconds=60, snapshotSeconds=0)
     incoming = footage_root / "shed" / ".incoming"
     wait_until(
-        lambda: any(p.stat().st_size > 10_000 for p in incoming.glob("*.mp4")), 60, message="data"
+        lambda: any(p.stat().st_size > 10_000 for p in incoming.glob("*.mp4")), 60, what="data"
     )
     worker.signal(signal.SIGTERM)
     assert worker.wait(timeout=30) == exits.OK
