@@ -6,7 +6,9 @@ kube-scheduler and kube-controller-manager (garbage collection, Deployments and
 ReplicaSets, endpoints and EndpointSlices, ServiceAccounts and their tokens'
 root CA, namespace deletion), then the node (``harness.node``: containerd,
 kubelet, kube-proxy).  It waits until the node is Ready and the ``default``
-ServiceAccount exists, so a pod can be created at once.
+ServiceAccount exists, so a pod can be created at once.  One cluster runs per
+machine at a time (they would share the bridge, sysctls and iptables): another
+waits for it, up to ``SPECTARE_CLUSTER_WAIT`` seconds (default 1800).
 
 Run one by hand (Ctrl-C stops it and removes everything)::
 
@@ -44,7 +46,7 @@ from harness.gobuild import (
     KUBELET,
     ensure_binaries,
 )
-from harness.hoststate import HostState
+from harness.hoststate import HostLock, HostState
 from harness.kubeclient import ApiError, KubeHTTP, http_ok
 from harness.node import NODE_CIDR, Node, bridge_for
 from harness.procs import ProcessDied, Supervisor, free_port, progress, wait_until
@@ -76,6 +78,7 @@ class Cluster:
         self.controllers: Supervisor | None = None
         self._host: HostState | None = None
         self._bridge = bridge_for(cidr)
+        self._lock = HostLock(float(os.environ.get("SPECTARE_CLUSTER_WAIT", "1800")))
 
     # -- what tests use --------------------------------------------------------
 
@@ -179,8 +182,9 @@ class Cluster:
         """Start everything and wait until the node is Ready; raise ClusterError with logs."""
         started = time.monotonic()
         ensure_binaries(CLUSTER_BINARIES)
-        self._host = HostState().save()
+        self._lock.acquire()
         try:
+            self._host = HostState().save()
             self._bridge.create()
             self.plane = ControlPlane(
                 service_accounts=self.service_accounts,
@@ -289,6 +293,7 @@ class Cluster:
             progress("cluster", f"teardown: {problem}")
         self.node = self.controllers = self.plane = None
         self._host = None
+        self._lock.release()
 
     def _run(
         self, argv: list[str], input: str | None, check: bool, timeout: float

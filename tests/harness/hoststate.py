@@ -7,20 +7,24 @@ the sysctls and both iptables rulesets before anything starts and restores
 them at teardown; ``NodeBridge`` creates the node's bridge (its address is the
 node IP) and removes it, veths included; ``CgroupTree`` creates the kubelet's
 cgroup root in every v1 hierarchy and removes it, killing what still runs in it.
+Since all of that is machine-wide, ``HostLock`` lets one test cluster run at a time.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import ipaddress
 import logging
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import IO
 
-from harness.procs import wait_until
+from harness.procs import progress, wait_until
 
 log = logging.getLogger("spectare.harness.hoststate")
 
@@ -39,6 +43,56 @@ SYSCTLS: tuple[str, ...] = (
 )
 # The tables kube-proxy, the kubelet, the CNI plugins and the bridge guard write to.
 TABLES: tuple[str, ...] = ("filter", "nat", "mangle", "raw")
+
+
+class HostLock:
+    """One test cluster per machine at a time: they share the bridge, sysctls and iptables.
+
+    A second cluster (another pytest session, another developer) waits for the
+    first to finish, up to ``timeout`` seconds, then fails naming the holder.
+    The lock is an ``flock`` that dies with the process holding it.
+    """
+
+    PATH = Path("/run/spectare-test-cluster.lock")
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        """Take the lock, waiting (with a progress line each minute) while another holds it."""
+        handle = open(self.PATH, "a+")  # noqa: SIM115 - held until release()
+        announced = [0.0]
+
+        def taken() -> bool:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "unknown"
+                if announced[0] == 0.0 or announced[0] + 60 < time.monotonic():
+                    progress("cluster", f"waiting for another test cluster to stop ({holder})")
+                    announced[0] = time.monotonic()
+                return False
+
+        try:
+            wait_until(taken, self.timeout, "another test cluster on this machine", interval=1.0)
+        except TimeoutError:
+            handle.close()
+            raise
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        self._file = handle
+
+    def release(self) -> None:
+        """Give the lock up (closing the file releases the flock)."""
+        if self._file:
+            self._file.truncate(0)
+            self._file.close()
+            self._file = None
 
 
 def _sysctl_path(name: str) -> Path:
