@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from spectare import supervision
 from spectare.logs import get_logger
 from spectare.operator.plan import CameraView, Key
-from spectare.redact import mask_url
 from spectare.store import CameraInfo
 
 if TYPE_CHECKING:
@@ -17,15 +17,7 @@ log = get_logger(__name__)
 
 def camera_info(view: CameraView) -> CameraInfo | None:
     """The row's spec part for a Camera; None for an invalid spec."""
-    if view.spec is None:
-        return None
-    return CameraInfo(
-        id=view.name,
-        display_name=view.spec.display_name or view.name,
-        enabled=view.spec.enabled,
-        url=mask_url(view.spec.url),
-        segment_seconds=view.spec.segment_seconds,
-    )
+    return None if view.spec is None else supervision.camera_info(view.name, view.spec)
 
 
 async def sync(rec: Reconciler, cameras: dict[Key, CameraView]) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from spectare.model import API_VERSION, KIND, CameraSpec
 from spectare.operator.config import OperatorSettings
+from spectare.supervision import env_name, worker_environment
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "spectare"
@@ -40,27 +41,22 @@ class CameraRef:
 
 
 def _env(settings: OperatorSettings, camera: CameraRef) -> list[dict[str, Any]]:
-    plain = {
-        "SPECTARE_STORE": settings.store_for_workers,
-        "SPECTARE_FOOTAGE_DIR": str(settings.footage_mount),
-        "SPECTARE_FOOTAGE_MUST_BE_MOUNT": str(settings.worker_footage_claim is not None).lower(),
-        "SPECTARE_CAMERA_SPEC": spec_json(camera.spec),
-        "SPECTARE_HEARTBEAT_SECONDS": str(settings.heartbeat_seconds),
-        "SPECTARE_STALE_SECONDS": str(settings.stale_seconds),
-        "SPECTARE_CONTAINER": settings.container,
-        "SPECTARE_RW_TIMEOUT_SECONDS": str(settings.rw_timeout_seconds),
-        "SPECTARE_LOG_FORMAT": settings.log_format,
-        "SPECTARE_LOG_LEVEL": settings.log_level,
-    }
+    plain = worker_environment(
+        settings,
+        store=settings.store_for_workers,
+        footage_dir=settings.footage_mount,
+        footage_must_be_mount=settings.worker_footage_claim is not None,
+        camera_spec=camera.spec,
+    )
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in plain.items()]
     # The pod name is the worker id, so the store's holder names the pod.
-    env.append({"name": "SPECTARE_WORKER_ID",
+    env.append({"name": env_name("worker_id"),
                 "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}})  # fmt: skip
     secret = camera.spec.credentials_secret
     if secret:
         # The kubelet resolves these: the operator itself never reads a Secret.
-        for var, key in (("SPECTARE_CAMERA_USERNAME", "username"),
-                         ("SPECTARE_CAMERA_PASSWORD", "password")):  # fmt: skip
+        for var, key in ((env_name("camera_username"), "username"),
+                         (env_name("camera_password"), "password")):  # fmt: skip
             env.append({"name": var,
                         "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})  # fmt: skip
     return env

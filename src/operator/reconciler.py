@@ -25,15 +25,16 @@ from spectare.operator.kube import Kube, KubeError
 from spectare.operator.peering import leads
 from spectare.operator.plan import CameraView, Key, Slot, decide
 from spectare.operator.pods import CameraRef, PodView, pod_manifest
-from spectare.operator.status import Decision
+from spectare.operator.status import Decision, phase_of
 from spectare.operator.writer import StatusWriter
-from spectare.store import CameraInfo, CameraRecord, Store
+from spectare.store import CameraInfo, CameraRecord, Store, StoreError
+from spectare.supervision import failures_after, recorded_since
 
 log = get_logger(__name__)
 T = TypeVar("T")
 
-#: A pod that ran this long before it ended starts its failure count afresh.
-HEALTHY_SECONDS = 60.0
+#: Decisions whose phase no worker reports: the operator writes them to the store.
+SUPERVISOR_PHASES = ("queued", "disabled", "backoff", "invalid")
 #: A created pod not in the index after this long is forgotten (and made again).
 PENDING_SECONDS = 30.0
 #: Slot.pending while the create request is in flight.
@@ -231,7 +232,12 @@ class Reconciler:
     async def _failed(self, key: Key, pod: PodView | None, now: float, how: str) -> None:
         slot = self.slots.get(key, Slot())
         ran = (pod.finished_at or now) - pod.started_at if pod and pod.started_at else 0.0
-        failures = 1 if ran >= HEALTHY_SECONDS else slot.failures + 1
+        recorded = False
+        if pod and pod.started_at:
+            with contextlib.suppress(StoreError):
+                record = await self.in_store(self.store.get_camera, key[1])
+                recorded = recorded_since(record.newest_end if record else None, pod.started_at)
+        failures = failures_after(slot.failures, ran, recorded)
         self.slots[key] = replace(slot, failures=failures, ended_at=now)
         name = pod.name if pod else "the worker pod"
         code = f" with exit code {pod.exit_code}" if pod and pod.exit_code is not None else ""
@@ -262,6 +268,23 @@ class Reconciler:
             elif self.decisions.get(key, Decision("")).kind == "error" and key not in backoff:
                 decisions[key] = self.decisions[key]  # kept until a create succeeds
         self.decisions = decisions
+        for key, decision in decisions.items():
+            record = self.records.get(key[1])
+            if decision.kind not in SUPERVISOR_PHASES or record is None:
+                continue
+            phase, message = phase_of(decision, None, None)
+            if (record.phase, record.message) != (phase.value, message):
+                # Seen as written from now on, so the next pass does not write it again.
+                self.records[key[1]] = replace(record, phase=phase.value, message=message)
+                self._spawn(self._publish(key[1], phase.value, message))
+
+    async def _publish(self, camera: str, phase: str, message: str | None) -> None:
+        """Tell the store what only the operator knows, as the local pool does: the API
+        then shows Queued, Disabled or a backoff the same way in both modes."""
+        try:
+            await self.in_store(self.store.set_phase, camera, phase, message)
+        except StoreError as exc:
+            log.warning("operator.store_unreachable", camera=camera, error=str(exc))
 
     # -- acting ---------------------------------------------------------------------------------
 

@@ -17,12 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
 
 from harness.controlplane import ControlPlane
 from harness.kubeclient import ApiError, KubeHTTP
 from harness.kubelet import TestKubelet
 from harness.procs import free_port, stop_process, wait_until
+from spectare.api import ApiServer
+from spectare.settings import load_settings
 from spectare.store import Store
 from spectare.store.sqlite import SQLiteStore
 
@@ -425,6 +428,16 @@ def test_max_workers_queues_the_rest(env: dict[str, Any]) -> None:
     queued = cluster.wait_status("cam-c", lambda s: s.get("phase") == "Queued", "cam-c Queued")
     assert "maxWorkers=2" in queued["message"]
     assert not cluster.pods("cam-c")
+    # The API reads the store: it shows the queue as under `spectare up`.
+    settings = load_settings(store="sqlite:///unused.db", footage_dir=env["footage"], api_port=0)
+    with ApiServer(settings, store=cluster.store) as api:
+
+        def api_shows_queued() -> bool:
+            stats = requests.get(f"{api.url}/api/v1/stats", timeout=5).json()
+            camera = requests.get(f"{api.url}/api/v1/cameras/cam-c", timeout=5).json()
+            return stats["cameras"]["queued"] == 1 and camera["phase"] == "Queued"
+
+        wait_until(api_shows_queued, TIMEOUT, "Queued in the API's stats and camera")
 
     cluster.delete_camera("cam-a")
 

@@ -18,14 +18,18 @@ from spectare.logs import get_logger
 from spectare.manifests import Manifests
 from spectare.model import Camera, Phase
 from spectare.planning import Wanted, WorkerState, plan_workers, restart_delay
-from spectare.redact import mask_url
 from spectare.settings import Settings
-from spectare.store import CameraInfo, Store
+from spectare.store import Store
+from spectare.supervision import (
+    camera_info,
+    env_name,
+    failures_after,
+    recorded_since,
+    worker_environment,
+)
 
 log = get_logger(__name__)
 
-#: A worker that ran this long before it ended starts its failure count afresh.
-HEALTHY_SECONDS = 60.0
 STOP_GRACE_SECONDS = 40.0
 
 
@@ -53,17 +57,6 @@ class Slot:
         return WorkerState(self.child is not None, self.failures, self.ended_at)
 
 
-def camera_info(camera: Camera) -> CameraInfo:
-    """The store's mirror of a Camera: masked URL, never credentials."""
-    return CameraInfo(
-        id=camera.name,
-        display_name=camera.display_name,
-        enabled=camera.spec.enabled,
-        url=mask_url(camera.spec.url),
-        segment_seconds=camera.spec.segment_seconds,
-    )
-
-
 def worker_id(camera: str) -> str:
     """Who holds ``camera`` when this pool's worker records it."""
     return f"{os.uname().nodename}-{os.getpid()}-{camera}"
@@ -73,24 +66,16 @@ def worker_env(settings: Settings, manifests: Manifests, camera: Camera) -> dict
     """The environment of a camera's worker process, as the operator builds a pod's."""
     env = dict(os.environ)
     env.update(
-        SPECTARE_STORE=settings.store,
-        SPECTARE_FOOTAGE_DIR=str(settings.footage_dir),
-        SPECTARE_WORKER_ID=worker_id(camera.name),
-        SPECTARE_CAMERA_SPEC=camera.spec.model_dump_json(by_alias=True),
-        SPECTARE_HEARTBEAT_SECONDS=str(settings.heartbeat_seconds),
-        SPECTARE_STALE_SECONDS=str(settings.stale_seconds),
-        SPECTARE_CONTAINER=settings.container,
-        SPECTARE_LOG_FORMAT=settings.log_format,
-        SPECTARE_LOG_LEVEL=settings.log_level,
+        worker_environment(settings, worker_id=worker_id(camera.name), camera_spec=camera.spec)
     )
-    env.pop("SPECTARE_CAMERA_USERNAME", None)
-    env.pop("SPECTARE_CAMERA_PASSWORD", None)
+    env.pop(env_name("camera_username"), None)
+    env.pop(env_name("camera_password"), None)
     credentials = manifests.credentials_for(camera)
     if credentials is not None:
         if credentials.username:
-            env["SPECTARE_CAMERA_USERNAME"] = credentials.username
+            env[env_name("camera_username")] = credentials.username
         if credentials.password:
-            env["SPECTARE_CAMERA_PASSWORD"] = credentials.password
+            env[env_name("camera_password")] = credentials.password
     return env
 
 
@@ -111,7 +96,7 @@ class LocalPool:
     def sync_store(self) -> None:
         """Mirror the manifests' cameras into the store."""
         for camera in self.cameras.values():
-            self.store.upsert_camera(camera_info(camera))
+            self.store.upsert_camera(camera_info(camera.name, camera.spec))
 
     # -- one pass ------------------------------------------------------------------------------
 
@@ -157,8 +142,9 @@ class LocalPool:
             code = child.process.returncode
             child.log_file.close()
             slot.child, slot.ended_at, slot.last_exit = None, now, code
-            healthy = now - child.started_at >= HEALTHY_SECONDS
-            slot.failures = 1 if healthy else slot.failures + 1
+            record = self.store.get_camera(name)
+            recorded = recorded_since(record.newest_end if record else None, child.started_at)
+            slot.failures = failures_after(slot.failures, now - child.started_at, recorded)
             if code not in (exits.OK, exits.CAMERA_HELD):
                 # Its holder is known dead: free the camera now rather than when the
                 # heartbeat goes stale, so the replacement can start recording at once.
