@@ -35,7 +35,9 @@ from harness.procs import wait_until
 from harness.rtsp import DemoCameraFactory
 from spectare.demo import DemoCamera
 
-pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+# Set-up builds nothing (scripts/test warms the images) but starts the release; the memory
+# test watches a worker for 5 minutes.
+pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "spectare"
