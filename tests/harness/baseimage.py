@@ -259,4 +259,8 @@ def ensure_base(engine: PrivateDockerd) -> str:
     finally:
         _remove_rootfs(rootfs)
     progress(f"base {tag} made in {time.monotonic() - started:.0f}s")
+    # Earlier bases (other inputs) only take space now; images built on them go later.
+    listed = engine.run(["images", "--format", "{{.Repository}}:{{.Tag}}", BASE_REPOSITORY])
+    for old in set(listed.stdout.split()) - {tag}:
+        engine.run(["rmi", old], check=False)
     return tag

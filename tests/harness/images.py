@@ -24,6 +24,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -56,6 +57,8 @@ CONTROL_REF = "spectare/spectare:test"
 MAX_WORKER_BYTES = 300 * 1000 * 1000
 MAX_CONTROL_BYTES = 200 * 1000 * 1000
 SOURCE_LABEL = "io.spectare.test.source"
+#: Build stages are tagged here to keep their cache (never pushed, like everything here).
+STAGE_REPOSITORY = "spectare-test-only/stage"
 #: What goes into an image besides its Dockerfile (see .dockerignore).
 CONTEXT = ("pyproject.toml", "README.md", ".dockerignore", "src")
 
@@ -88,6 +91,19 @@ def source_digest(dockerfile: str, base_ref: str, base_id: str) -> str:
     return h.hexdigest()
 
 
+def _build_stages(engine: PrivateDockerd, dockerfile: str, base_ref: str, log: Path) -> None:
+    """Build and tag each named stage: untagged, ``image prune`` would drop its cache
+    (the worker's ffmpeg build takes minutes and depends on the base alone)."""
+    stages = re.findall(r"(?im)^FROM\s+\S+\s+AS\s+([\w.-]+)\s*$", (ROOT / dockerfile).read_text())
+    for stage in stages:
+        name = f"{STAGE_REPOSITORY}:{dockerfile.lower().replace('.', '-')}-{stage}"
+        engine.run(
+            ["build", "--network", "host", "--file", str(ROOT / dockerfile), "--target", stage,
+             "--build-arg", f"PYTHON_IMAGE={base_ref}", "--tag", name, str(ROOT)],
+            timeout=3600, log=log,
+        )  # fmt: skip
+
+
 def _build(engine: PrivateDockerd, dockerfile: str, ref: str, base_ref: str) -> str:
     """Build ``ref`` from ``dockerfile`` unless it exists for the current source; its id."""
     base = engine.image_inspect(base_ref)
@@ -102,6 +118,7 @@ def _build(engine: PrivateDockerd, dockerfile: str, ref: str, base_ref: str) -> 
     log.write_bytes(b"")
     progress(f"building {ref} from {dockerfile} on {base_ref} (log {log})")
     started = time.monotonic()
+    _build_stages(engine, dockerfile, base_ref, log)
     engine.run(
         [
             "build", "--network", "host", "--file", str(ROOT / dockerfile),
@@ -148,7 +165,8 @@ def build_images(engine: PrivateDockerd | None = None, *, export: bool = True) -
     base_ref = ensure_base(engine)
     worker_id = _build(engine, "Dockerfile.worker", WORKER_REF, base_ref)
     control_id = _build(engine, "Dockerfile.api", CONTROL_REF, base_ref)
-    # Old builds of the same tags are dangling now: drop them so the cache stays bounded.
+    # Old builds of the same tags are dangling now: drop them so the cache stays bounded
+    # (the stages' tags keep their cache).
     engine.run(["image", "prune", "--force"], check=False, timeout=300)
     worker_tar = _export(engine, WORKER_REF, worker_id) if export else Path()
     control_tar = _export(engine, CONTROL_REF, control_id) if export else Path()
