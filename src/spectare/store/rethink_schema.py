@@ -116,10 +116,18 @@ class Schema:
         run = self.runner.run
         names = list(run(r.db_list()))
         self._system_db = "rethinkdb" in names
+        # db_list and table_list show a duplicated name once: only the system tables
+        # tell how many there are. (The test mock has none, and no duplicates either.)
         layout = Layout(databases=names.count(self.db))
+        if self._system_db:
+            layout.databases = run(self._config("db_config", {"name": self.db}).count())
         if layout.databases != 1:
             return layout
-        layout.tables = Counter(run(r.db(self.db).table_list()))
+        if self._system_db:
+            rows = run(self._config("table_config", {"db": self.db}).pluck("name"))
+            layout.tables = Counter(row["name"] for row in rows)
+        else:
+            layout.tables = Counter(run(r.db(self.db).table_list()))
         for table in INDEXES:
             if layout.tables[table] == 1:
                 layout.indexes[table] = set(run(r.db(self.db).table(table).index_list()))
@@ -265,6 +273,11 @@ class Schema:
 
     def _drop_lock(self, lock_id: str) -> None:
         self._system("db_config", lambda t: t.get(lock_id).delete())
+
+    @staticmethod
+    def _config(table: str, where: dict[str, str]) -> Term:
+        """Rows of a system configuration table (``rethinkdb.<table>``) matching ``where``."""
+        return r.db("rethinkdb").table(table).filter(where)
 
     def _system(self, table: str, query: Callable[[Term], Term]) -> Any:
         """A query on one of the server's system tables (``rethinkdb.<table>``)."""
