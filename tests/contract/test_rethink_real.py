@@ -425,3 +425,67 @@ def test_api_answers_again_after_the_server_drops_every_connection(
         proxy.drop()
         assert client.get("/api/v1/cameras").status_code == 200
     assert client.get("/readyz").status_code == 200
+
+
+def test_four_api_processes_on_a_fresh_database_all_become_ready(
+    real_rethink: str, tmp_path: Path
+) -> None:
+    """What `helm install` does: several parts open one fresh database at once, probed
+    in parallel as kubelets do; every one must become ready."""
+    import http.client
+
+    from harness.rethink import free_port
+
+    ports = [free_port() for _ in range(4)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPECTARE_")}
+    children = []
+    for port in ports:
+        child_env = {**env, "SPECTARE_STORE": real_rethink, "SPECTARE_API_PORT": str(port),
+                     "SPECTARE_FOOTAGE_DIR": str(tmp_path / "footage")}  # fmt: skip
+        log = (tmp_path / f"api-{port}.log").open("wb")
+        children.append(
+            subprocess.Popen(
+                [sys.executable, "-P", "-m", "spectare", "api"],
+                env=child_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        log.close()
+
+    def ready(port: int) -> bool:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/readyz")
+            ok = conn.getresponse().status == 200
+            conn.close()
+            return ok
+        except OSError:
+            return False
+
+    try:
+        statuses: dict[int, bool] = {}
+
+        def probe(port: int) -> None:
+            try:
+                wait_for(lambda: ready(port), 120, f"the API on port {port} ready")
+                statuses[port] = True
+            except TimeoutError:
+                statuses[port] = False
+
+        probes = [threading.Thread(target=probe, args=(port,)) for port in ports]
+        for thread in probes:
+            thread.start()
+        for thread in probes:
+            thread.join()
+        assert all(statuses.values()), statuses
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+    assert_one_schema(real_rethink)
