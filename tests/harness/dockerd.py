@@ -76,6 +76,14 @@ def _executable(name: str, preferred: str | None = None) -> str:
     return found
 
 
+def _mounts_under(root: Path) -> list[str]:
+    """Mount points below ``root``."""
+    prefix = str(root.resolve()) + "/"
+    with open("/proc/self/mounts") as mounts:
+        points = [line.split()[1].replace("\\040", " ") for line in mounts]
+    return [point for point in points if point.startswith(prefix)]
+
+
 class PrivateDockerd:
     """Debian's dockerd (with its own containerd) on private sockets; a context manager."""
 
@@ -209,8 +217,11 @@ class PrivateDockerd:
                     proc.wait()
         self._procs.clear()
         if self.run_dir is not None:
-            # containerd's shims are gone with their containers; unmount any leftover.
-            shutil.rmtree(self.run_dir, ignore_errors=True)
+            # dockerd leaves its exec root's netns/default (an nsfs mount) behind.
+            for point in sorted(_mounts_under(self.run_dir), key=len, reverse=True):
+                subprocess.run(["umount", "-l", point], check=False, capture_output=True)
+            if not _mounts_under(self.run_dir):
+                shutil.rmtree(self.run_dir, ignore_errors=True)
             self.run_dir = None
             progress("private dockerd stopped")
         if self._lock is not None:
