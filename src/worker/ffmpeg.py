@@ -31,16 +31,19 @@ class RecordJob:
 
 
 def segment_options(container: Container) -> list[str]:
-    """Muxer options of one segment file."""
+    """Muxer options of one segment file.
+
+    ``flush_packets=1`` hands what the inner muxer wrote to the kernel at once: without it
+    up to 32 kB wait in ffmpeg's buffer, which is seconds of a quiet camera's picture, all
+    lost when ffmpeg is killed.
+    """
+    options = ["flush_packets=1"]
     if container == "mp4":
         flags = "+frag_keyframe+empty_moov+default_base_moof"
-        return [
-            "-segment_format_options",
-            f"movflags={flags}:frag_duration={FRAGMENT_MICROSECONDS}",
-        ]
+        options += [f"movflags={flags}", f"frag_duration={FRAGMENT_MICROSECONDS}"]
     if container == "mkv":
-        return ["-segment_format_options", "cluster_time_limit=500"]
-    return []
+        options.append("cluster_time_limit=500")
+    return ["-segment_format_options", ":".join(options)]
 
 
 def record_command(job: RecordJob) -> list[str]:
@@ -84,6 +87,13 @@ def analyse_command(
         cmd += ["-map", "0:v:0", "-vf", f"scale={width}:{height},format=gray"]
         cmd += ["-fps_mode", "passthrough", "-f", "rawvideo", "pipe:1"]
     return cmd
+
+
+def remux_command(ffmpeg: str, source: Path, target: Path) -> list[str]:
+    """Copy every packet of a damaged file into a new one of the same container, whose
+    headers (duration, index) the muxer writes afresh."""
+    return [ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-y", "-fflags", "+genpts",
+            "-i", str(source), "-map", "0", "-c", "copy", str(target)]  # fmt: skip
 
 
 def probe_command(ffprobe: str, path: Path) -> list[str]:

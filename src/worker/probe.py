@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from spectare.worker.ffmpeg import probe_command
+from spectare.worker.ffmpeg import probe_command, remux_command
 
 
 @dataclass(frozen=True)
@@ -43,3 +44,19 @@ def probe(path: Path, ffprobe: str = "ffprobe", timeout: float = 60.0) -> MediaI
     except (OSError, subprocess.TimeoutExpired):
         return None
     return parse_probe(done.stdout) if done.returncode == 0 else None
+
+
+def repair(path: Path, ffmpeg: str = "ffmpeg", ffprobe: str = "ffprobe") -> MediaInfo | None:
+    """Remux a file that does not probe as playable (a killed writer's Matroska has no
+    duration, say) in place; what it then holds, or None with the file left as it was."""
+    fixed = path.with_name(f".repair-{path.name}")
+    try:
+        done = subprocess.run(remux_command(ffmpeg, path, fixed), capture_output=True, timeout=300)
+        info = probe(fixed, ffprobe) if done.returncode == 0 else None
+        if info is not None:
+            os.replace(fixed, path)
+        return info
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    finally:
+        fixed.unlink(missing_ok=True)

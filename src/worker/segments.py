@@ -15,7 +15,7 @@ from spectare.model import CameraSpec
 from spectare.store import Event, Footage, Store, StoreError
 from spectare.worker.analyse import analyse
 from spectare.worker.pending import PendingList, PendingSegment
-from spectare.worker.probe import MediaInfo, probe
+from spectare.worker.probe import MediaInfo, probe, repair
 
 log = get_logger(__name__)
 
@@ -71,7 +71,9 @@ class Indexer:
         Segments an earlier call could not index go first: a StoreError then means the
         store is still away, and ``source`` is untouched, so the caller retries it."""
         self.index_pending()
-        info = probe(source, self.tools.ffprobe)
+        info = probe(source, self.tools.ffprobe) or repair(
+            source, self.tools.ffmpeg, self.tools.ffprobe
+        )
         if info is None:
             quarantine(self.root, self.camera, source, "no playable video")
             return None

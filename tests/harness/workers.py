@@ -76,8 +76,11 @@ class WorkerProcess:
         assert self.process is not None
 
         def child() -> psutil.Process | None:
-            found = [p for p in psutil.Process(self.process.pid).children() if "ffmpeg" in p.name()]
-            return found[0] if found else None
+            for process in psutil.Process(self.process.pid).children():
+                with contextlib.suppress(psutil.NoSuchProcess):  # one that just ended
+                    if "ffmpeg" in process.name():
+                        return process
+            return None
 
         found: psutil.Process = wait_until(child, 20, what="the worker's ffmpeg")
         return found

@@ -280,8 +280,42 @@ def test_a_killed_ffmpeg_loses_little_and_its_segment_is_indexed_at_once(
     rows = [r for r in sqlite_store.footage_range("kills", limit=1000).items if r.end > started]
     recorded = sum(min(r.end, time.time()) - max(r.start, started) for r in rows)
     span = max(r.end for r in rows) - started
-    assert span - recorded <= 3 * 3.0, f"lost {span - recorded:.1f} s over 3 kills"
+    # About 1.5 s per kill here (ffmpeg's start and probe); the bound leaves room for load.
+    assert span - recorded <= 3 * 5.0, f"lost {span - recorded:.1f} s over 3 kills"
     assert not list((footage_root / "kills" / ".incoming").iterdir())
     assert sorted(r.path for r in sqlite_store.footage_range("kills", limit=1000).items) == sorted(
         str(f.relative_to(footage_root)) for f in segment_files(footage_root / "kills")
     )
+
+
+@pytest.mark.parametrize("container", ["mp4", "ts", "mkv"])
+def test_a_segment_killed_mid_write_keeps_95_percent_in_every_container(
+    container: str,
+    demo_cameras: DemoCameraFactory,
+    workers: WorkerFactory,
+    sqlite_store: Store,
+    footage_root: Path,
+) -> None:
+    """Worker and ffmpeg SIGKILLed (ffmpeg first) 12 s into a segment: the next worker
+    indexes what was written, remuxing what a killed muxer left without an index."""
+    camera = demo_cameras()
+    url = camera.url("/demo")
+    env = {"SPECTARE_CONTAINER": container}
+    spec = {"segmentSeconds": 60, "snapshotSeconds": 0, "motion": {"enabled": False}}
+    first = workers("crash", url, worker_id="crash-1", env=env, **spec)
+    incoming = footage_root / "crash" / ".incoming"
+    appeared = wait_until(
+        lambda: list(incoming.glob(f"*.{container}")) and time.time(), 30, what="a segment file"
+    )
+    wait_until(lambda: time.time() - appeared >= 12, 20, what="12 s into the segment")
+    first.kill_all()
+    killed_after = time.time() - appeared
+    (partial,) = incoming.glob(f"*.{container}")
+    wait_until(lambda: hold_is_stale(sqlite_store, "crash", 5.0), 30, what="stale hold")
+    second = workers("crash", url, worker_id="crash-2", env=env, **spec)
+    wait_until(lambda: segments_indexed(sqlite_store, "crash") >= 1, 60, what="recovered")
+    assert second.stop() == exits.OK
+    recovered = sqlite_store.footage_range("crash", limit=10).items[0]
+    kept = playable_seconds(footage_root / recovered.path)
+    assert kept >= 0.95 * killed_after, f"{container}: kept {kept:.1f} of {killed_after:.1f} s"
+    assert not (footage_root / "crash" / ".quarantine" / partial.name).exists()
