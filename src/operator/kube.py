@@ -8,11 +8,14 @@ operator has one identity (its ServiceAccount) and one RBAC Role.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import ssl
 import tempfile
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -28,17 +31,23 @@ class KubeError(RuntimeError):
         self.status = status
 
 
-def _materialise(data: str | bytes | None, path: Any) -> str | None:
-    """A file path for certificate data (ssl wants files)."""
+@contextlib.contextmanager
+def _as_file(data: str | bytes | None, path: Any) -> Iterator[str | None]:
+    """A file path for certificate data while ``ssl`` reads it (it only reads files).
+
+    Key material given inline goes into a private temporary folder that is removed as
+    soon as the context has loaded it: nothing stays on disk.
+    """
     if path:
-        return os.fsdecode(path)
+        yield os.fsdecode(path)
+        return
     if not data:
-        return None
-    raw = data if isinstance(data, bytes) else data.encode()
-    handle = tempfile.NamedTemporaryFile(prefix="spectare-kube-", delete=False)  # noqa: SIM115
-    with handle:
-        handle.write(raw)
-    return handle.name
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="spectare-kube-") as folder:  # mode 0700
+        file = Path(folder) / "pem"
+        file.write_bytes(data if isinstance(data, bytes) else data.encode())
+        yield str(file)
 
 
 class Kube:
@@ -63,11 +72,19 @@ class Kube:
         if info.insecure:
             context = False
         else:
-            context = ssl.create_default_context(cafile=_materialise(info.ca_data, info.ca_path))
-            cert = _materialise(info.certificate_data, info.certificate_path)
-            if cert:
-                key = _materialise(info.private_key_data, info.private_key_path)
-                context.load_cert_chain(cert, key)
+            ca = info.ca_data
+            context = ssl.create_default_context(
+                cafile=os.fsdecode(info.ca_path) if info.ca_path else None,
+                cadata=(ca.decode() if isinstance(ca, bytes) else ca)
+                if ca and not info.ca_path
+                else None,
+            )
+            with (
+                _as_file(info.certificate_data, info.certificate_path) as cert,
+                _as_file(info.private_key_data, info.private_key_path) as key,
+            ):
+                if cert:
+                    context.load_cert_chain(cert, key)
         headers = {"Accept": "application/json"}
         if info.token:
             headers["Authorization"] = f"{info.scheme or 'Bearer'} {info.token}"
