@@ -205,6 +205,19 @@ class TestFootage:
         page2 = store.footage_range("cam", limit=10, descending=True, cursor=page.cursor)
         assert [f.id for f in page2.items] == [f.id for f in reversed(items[-20:-10])]
 
+    def test_descending_pages_across_a_long_gap(self, store: Store) -> None:
+        """Newest first across days without footage (the camera was off)."""
+        before = [segment("cam", T0 + 10 * i) for i in range(15)]
+        after = [segment("cam", T0 + 1_000_000 + 10 * i) for i in range(10)]
+        for item in before + after:
+            store.add_footage(item, now=T0)
+        page = store.footage_range("cam", limit=12, descending=True)
+        assert [f.id for f in page.items] == [f.id for f in reversed((before + after)[-12:])]
+        page2 = store.footage_range("cam", limit=12, descending=True, cursor=page.cursor)
+        assert [f.id for f in page2.items] == [f.id for f in reversed(before[-15:-2])][:12]
+        ranged = store.footage_range("cam", end=T0 + 1_000_000, limit=5, descending=True)
+        assert [f.id for f in ranged.items] == [f.id for f in reversed(before[-5:])]
+
     def test_bad_cursor(self, store: Store) -> None:
         with pytest.raises(ValueError):
             store.footage_range("cam", cursor="!!not-a-cursor")

@@ -38,7 +38,7 @@ class RethinkStore(RethinkFootage):
     def repair(self) -> list[str]:
         """Merge duplicate tables, create what is missing, recount every camera."""
         done = self.schema.repair()
-        for row in self._run(self._table("cameras").pluck("id")):
+        for row in self._rows(self._table("cameras").pluck("id")):
             self._recount(row["id"])
         return done
 
@@ -56,7 +56,7 @@ class RethinkStore(RethinkFootage):
         return camera_record(doc) if doc is not None else None
 
     def list_cameras(self) -> list[CameraRecord]:
-        return [camera_record(d) for d in self._run(self._table("cameras").order_by(index="id"))]
+        return [camera_record(d) for d in self._rows(self._table("cameras").order_by(index="id"))]
 
     def grab(self, camera: str, worker: str, now: float, stale_seconds: float) -> bool:
         cutoff = now - stale_seconds

@@ -57,6 +57,11 @@ class RethinkCore(Store):
         sending it again after a lost reply is harmless."""
         return self._runner.run(query, repeatable=retry)
 
+    def _rows(self, query: Term) -> list[Doc]:
+        """The rows a sequence query selects, in ONE answer: a stream would come back in
+        many small batches, each a round trip (a page of 100 took about 140)."""
+        return list(self._run(query.coerce_to("array")))
+
     def _write(self, query: Term, *, retry: bool) -> Doc:
         """A write's summary, StoreError when the server reports an error in it."""
         result: Doc = self._run(query, retry=retry)

@@ -42,6 +42,8 @@ from spectare.store.rethink_query import (
 REFRESH_ATTEMPTS = 5
 #: Ids per query when asking which segments are indexed.
 PRESENT_BATCH = 1000
+#: How much wider than back-to-back segments the window of a last page is.
+WINDOW_SLACK = 1.25
 
 
 class RethinkFootage(RethinkCore):
@@ -95,7 +97,7 @@ class RethinkFootage(RethinkCore):
     def reconcile(self, camera: str) -> bool:
         """Recount ``camera`` if an interrupted write left its counters unsure."""
         record = self._run(self._table("cameras").get(camera))
-        pending = self._run(self._table("footage").get_all(camera, index=PENDING).limit(1))
+        pending = self._rows(self._table("footage").get_all(camera, index=PENDING).limit(1))
         if not pending and not (record or {}).get("recount_needed"):
             return False
         self._recount(camera)
@@ -109,7 +111,7 @@ class RethinkFootage(RethinkCore):
             current = self._run(self._table("cameras").get(camera))
             pending = [
                 row["id"]
-                for row in self._run(
+                for row in self._rows(
                     self._table("footage").get_all(camera, index=PENDING).pluck("id")
                 )
             ]
@@ -137,7 +139,7 @@ class RethinkFootage(RethinkCore):
         for i in range(0, len(unique), PRESENT_BATCH):
             batch = unique[i : i + PRESENT_BATCH]
             present.update(
-                row["id"] for row in self._run(self._table("footage").get_all(*batch).pluck("id"))
+                row["id"] for row in self._rows(self._table("footage").get_all(*batch).pluck("id"))
             )
         return present
 
@@ -151,13 +153,44 @@ class RethinkFootage(RethinkCore):
         descending: bool = False,
     ) -> Page:
         after = decode_cursor(cursor) if cursor is not None else None
-        query = overlapping(
-            self._table("footage"), "camera_start", [camera], start, end, descending, after
-        ).limit(limit + 1)  # one more than asked tells whether a next page exists
-        rows = self._run(query)
+        rows = None
+        if descending and start is None:
+            rows = self._newest_rows(camera, end, limit, after)
+        if rows is None:
+            rows = self._rows(
+                overlapping(
+                    self._table("footage"), "camera_start", [camera], start, end, descending, after
+                ).limit(limit + 1)  # one more than asked tells whether a next page exists
+            )
         items = [footage_record(doc) for doc in rows[:limit]]
         more = len(rows) > limit and bool(items)
         return Page(items, encode_cursor(items[-1]) if more else None)
+
+    def _newest_rows(
+        self, camera: str, end: float | None, limit: int, after: tuple[float, str] | None
+    ) -> list[Doc] | None:
+        """The newest ``limit + 1`` rows before ``end`` (or the cursor), read from a window
+        of the index just wide enough for them; None when the window holds fewer.
+
+        An ordered read with a limit makes each of the table's internal shards read up
+        to the limit, so an open-ended "last page" reads the limit many times over. The
+        camera's newest footage and segment length bound the window instead (one
+        primary-key read). Any row outside the window starts before every row in it, so
+        a full window gives exactly the rows the open-ended read would.
+        """
+        record = self._run(self._table("cameras").get(camera))
+        if record is None or not record.get("segments"):
+            return None
+        top = min(
+            x for x in (end, after[0] if after else None, record["newest_end"]) if x is not None
+        )
+        floor = top - (limit + 1) * float(record["segment_seconds"]) * WINDOW_SLACK
+        rows = self._rows(
+            overlapping(
+                self._table("footage"), "camera_start", [camera], None, end, True, after, floor
+            ).limit(limit + 1)
+        )
+        return rows if len(rows) > limit else None
 
     def delete_footage(self, ids: Sequence[str]) -> int:
         unique = list(dict.fromkeys(ids))
@@ -165,7 +198,7 @@ class RethinkFootage(RethinkCore):
             return 0
         cameras = {
             row["camera"]
-            for row in self._run(self._table("footage").get_all(*unique).pluck("camera"))
+            for row in self._rows(self._table("footage").get_all(*unique).pluck("camera"))
         }
         # 1. Mark the cameras: until they are uncounted below, their counters are unsure.
         marked = {}
@@ -220,7 +253,7 @@ class RethinkFootage(RethinkCore):
 
     def _oldest_start(self, camera: str) -> float | None:
         """The earliest start of a camera's footage: the first key of one index scan."""
-        rows = self._run(
+        rows = self._rows(
             overlapping(self._table("footage"), "camera_start", [camera], None, None)
             .limit(1)
             .pluck("start")
@@ -264,7 +297,7 @@ class RethinkFootage(RethinkCore):
             query = overlapping(table, "start", [], start, end)
         else:
             query = overlapping(table, "camera_start", [camera], start, end)
-        return [event_record(doc) for doc in self._run(query.limit(limit))]
+        return [event_record(doc) for doc in self._rows(query.limit(limit))]
 
 
 def _merging(values: Doc) -> Callable[[Term], Term]:

@@ -159,14 +159,18 @@ def overlapping(
     end: float | None,
     descending: bool = False,
     after: tuple[float, str] | None = None,
+    floor: float | None = None,
 ) -> Term:
     """Rows overlapping the time range [start, end), in index order: ONE range scan of
     ``index``, whose keys are ``prefix`` followed by start (and, for footage, id).
 
     ``after`` is a (start, id) cursor position to continue past, in either
-    direction; it is folded into the scan's bounds, not filtered.
+    direction; it is folded into the scan's bounds, not filtered. ``floor`` (with no
+    ``start``) is a lowest start to read from.
     """
     lo, hi = start_range(start, end)
+    if start is None and floor is not None:
+        lo = floor
     lower, upper, left_bound = index_key(prefix, lo), index_key(prefix, hi), "closed"
     # [*prefix, x] sorts before every [*prefix, x, id], so the bounds above include
     # start == lo and exclude start == hi whatever follows start in the key.
