@@ -25,6 +25,7 @@ duplicate that still results is refused and repaired as above.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections import Counter
@@ -174,8 +175,13 @@ class Schema:
             if self._claim():
                 try:
                     work(self.inspect())
-                finally:
-                    self._release()
+                except BaseException:
+                    # Release if the server lets us; otherwise the lock goes stale and
+                    # is taken over. Either way the original failure is what counts.
+                    with contextlib.suppress(StoreError):
+                        self._release()
+                    raise
+                self._release()
                 continue
             if time.monotonic() > deadline:
                 raise StoreError(
