@@ -8,7 +8,10 @@ finalizer on each pod), and nothing is a change handler (nothing to persist).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib.util
+import os
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -84,6 +87,14 @@ def _wake(cams: kopf.Index[Key, CameraView], pods: kopf.Index[Key, PodView]) -> 
         rec.touch()
 
 
+def in_cluster_server(environ: Mapping[str, str]) -> str | None:
+    """The API server's address as the kubelet tells every pod, if it does."""
+    host, port = environ.get("KUBERNETES_SERVICE_HOST"), environ.get("KUBERNETES_SERVICE_PORT")
+    if not host or not port:
+        return None
+    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+
+
 def _client_installed() -> bool:
     """Whether the optional ``kubernetes`` client is installed (not in the images)."""
     return importlib.util.find_spec("kubernetes") is not None
@@ -100,7 +111,13 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     if _client_installed():
         info = kopf.login_via_client(**kwargs)
     else:
-        info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+        info = kopf.login_with_service_account(**kwargs)
+        server = in_cluster_server(os.environ)
+        if info is not None and server is not None:
+            # kopf names the API server kubernetes.default.svc, which needs cluster DNS;
+            # the address the kubelet gives every pod does not (client-go uses it too).
+            info = dataclasses.replace(info, server=server)
+        info = info or kopf.login_with_kubeconfig(**kwargs)
     rec = RUNTIME.reconciler
     if info is not None and rec is not None:
         # Also on re-login (a rotated token): later writes use the new credentials.

@@ -88,8 +88,25 @@ class Release:
             pods = [p for p in self.worker_pods(camera) if p["status"].get("phase") == "Running"]
             return pods[0] if len(pods) == 1 else None
 
-        pod: dict[str, Any] = wait_until(running, 120, f"the worker pod of {camera} Running")
+        pod: dict[str, Any] = self.wait(running, 120, f"the worker pod of {camera} Running")
         return pod
+
+    def wait(self, condition: Any, timeout: float, what: str, interval: float = 0.5) -> Any:
+        """wait_until, and on a timeout what a person would look at to see why."""
+        try:
+            return wait_until(condition, timeout, what, interval=interval)
+        except TimeoutError as exc:
+            looks = [
+                self.kubectl("get", "cam,pods", "-o", "wide", check=False).stdout,
+                self.kubectl("describe", "pods", check=False).stdout[-6000:],
+                self.kubectl("get", "events", "--sort-by=.lastTimestamp", check=False).stdout[
+                    -4000:
+                ],
+                self.kubectl(
+                    "logs", "-l", "app.kubernetes.io/component=operator", "--tail=60", check=False
+                ).stdout,
+            ]
+            raise TimeoutError("\n".join([str(exc), *looks])) from None
 
     def phase(self, camera: str) -> str:
         return str(self.get("camera", camera).get("status", {}).get("phase", ""))
@@ -167,7 +184,7 @@ def release(
 def test_the_chart_comes_up_under_restricted_pod_security(release: Release) -> None:
     operator = _deployment(release, "-operator")
     api = _deployment(release, "-api")
-    wait_until(lambda: _ready(release, operator) and _ready(release, api), 120, "both ready")
+    release.wait(lambda: _ready(release, operator) and _ready(release, api), 120, "both ready")
     pods = release.get("pods", selector="app.kubernetes.io/component=operator")["items"]
     assert [p["status"]["phase"] for p in pods] == ["Running"]
     assert pods[0]["spec"]["serviceAccountName"].endswith("-operator")
@@ -186,23 +203,23 @@ def test_a_camera_records_from_the_real_image(release: Release) -> None:
     container = pod["spec"]["containers"][0]
     assert container["image"] == release.worker_image
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    wait_until(lambda: len(release.files("front")) >= 2, 90, "two segments of front on disk")
+    release.wait(lambda: len(release.files("front")) >= 2, 90, "two segments of front on disk")
     for segment in release.files("front")[:2]:
         assert playable_seconds(segment) >= SEGMENT_SECONDS - 1
-    wait_until(lambda: len(release.indexed("front")) >= 2, 60, "front's segments in the API")
-    wait_until(lambda: release.phase("front") == "Recording", 60, "front Recording")
+    release.wait(lambda: len(release.indexed("front")) >= 2, 60, "front's segments in the API")
+    release.wait(lambda: release.phase("front") == "Recording", 60, "front Recording")
     table = release.kubectl("get", "cam", "front").stdout
     assert "Recording" in table and pod["metadata"]["name"] in table
 
 
 def test_a_deleted_worker_pod_is_replaced_and_nothing_is_lost(release: Release) -> None:
     first = release.running_worker("front")["metadata"]["name"]
-    wait_until(lambda: len(release.indexed("front")) >= 2, 60, "front indexed")
+    release.wait(lambda: len(release.indexed("front")) >= 2, 60, "front indexed")
     before = {item["id"] for item in release.indexed("front")}
     release.kubectl("delete", "pod", first, "--wait=true", "--timeout=60s")
     second = release.running_worker("front")["metadata"]["name"]
     assert second != first
-    wait_until(
+    release.wait(
         lambda: len({i["id"] for i in release.indexed("front")} - before) >= 2,
         90,
         "two new segments from the replacement worker",
@@ -212,7 +229,7 @@ def test_a_deleted_worker_pod_is_replaced_and_nothing_is_lost(release: Release) 
         ids = [item["id"] for item in release.indexed("front")]
         return sorted(ids) == sorted(p.stem for p in release.files("front"))
 
-    wait_until(settled, 60, "every file on disk indexed, and nothing else")
+    release.wait(settled, 60, "every file on disk indexed, and nothing else")
     items = release.indexed("front")
     ids = [item["id"] for item in items]
     assert before <= set(ids)
@@ -223,10 +240,10 @@ def test_a_deleted_worker_pod_is_replaced_and_nothing_is_lost(release: Release) 
 def test_a_disabled_then_deleted_camera_keeps_its_footage(release: Release) -> None:
     release.apply_camera("porch")
     release.running_worker("porch")
-    wait_until(lambda: release.files("porch"), 90, "a segment of porch")
+    release.wait(lambda: release.files("porch"), 90, "a segment of porch")
     release.kubectl("patch", "camera", "porch", "--type=merge", "-p", '{"spec":{"enabled":false}}')
-    wait_until(lambda: not release.worker_pods("porch"), 90, "porch's pod gone")
-    wait_until(lambda: release.phase("porch") == "Disabled", 60, "porch Disabled")
+    release.wait(lambda: not release.worker_pods("porch"), 90, "porch's pod gone")
+    release.wait(lambda: release.phase("porch") == "Disabled", 60, "porch Disabled")
     kept = release.files("porch")
     assert kept
     release.kubectl("delete", "camera", "porch", "--wait=true", "--timeout=60s")
@@ -257,7 +274,7 @@ def test_a_worker_stays_within_its_memory_limit_over_five_minutes(release: Relea
         peak = max(peak, _rss(cgroup))
         return time.monotonic() - release.started >= MEMORY_WATCH_SECONDS
 
-    wait_until(watched_long_enough, MEMORY_WATCH_SECONDS + 60, "5 minutes of yard", interval=2)
+    release.wait(watched_long_enough, MEMORY_WATCH_SECONDS + 60, "5 minutes of yard", interval=2)
     now = release.running_worker("yard")
     assert now["metadata"]["uid"] == pod["metadata"]["uid"], "the worker was replaced"
     status = now["status"]["containerStatuses"][0]
@@ -283,16 +300,16 @@ def test_helm_upgrade_rolls_the_operator_and_recording_goes_on(release: Release)
     env = {e["name"]: e.get("value") for e in
            deployment["spec"]["template"]["spec"]["containers"][0]["env"]}  # fmt: skip
     assert env["SPECTARE_MAX_WORKERS"] == "5"
-    wait_until(lambda: _ready(release, operator), 120, "the upgraded operator ready")
+    release.wait(lambda: _ready(release, operator), 120, "the upgraded operator ready")
     count = len(release.indexed("front"))
-    wait_until(lambda: len(release.indexed("front")) > count, 60, "a segment after the upgrade")
+    release.wait(lambda: len(release.indexed("front")) > count, 60, "a segment after the upgrade")
 
 
 def test_helm_uninstall_keeps_the_footage(release: Release) -> None:
     kept = {p: p.stat().st_size for p in release.files("front")}
     assert kept
     release.cluster.helm("uninstall", RELEASE, "-n", release.namespace, "--wait")
-    wait_until(
+    release.wait(
         lambda: not release.get("deployments")["items"], 120, "the release's Deployments gone"
     )
     for path, size in kept.items():

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from spectare.operator.handlers import in_cluster_server
 from spectare.operator.kube import Kube
 
 
@@ -49,3 +50,19 @@ def test_inline_client_certificate_and_ca_leave_no_file(
     assert client.ssl is not False and client.ssl is not True
     assert client.ssl.get_ca_certs()  # the CA was loaded from memory
     assert list(tmp_path.iterdir()) == []  # and the key material is gone from disk
+
+
+@pytest.mark.parametrize(
+    ("environ", "server"),
+    [
+        ({"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"},
+         "https://10.0.0.1:443"),
+        ({"KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "6443"},
+         "https://[fd00::1]:6443"),
+        ({}, None),  # not in a pod: kopf's own choice stands
+    ],
+)  # fmt: skip
+def test_in_a_pod_the_api_server_is_reached_without_cluster_dns(
+    environ: dict[str, str], server: str | None
+) -> None:
+    assert in_cluster_server(environ) == server
