@@ -79,9 +79,10 @@ class Release:
         }  # fmt: skip
         self.kubectl("apply", "-f", "-", input=json.dumps(manifest))
 
-    def worker_pods(self, camera: str) -> list[dict[str, Any]]:
+    def worker_pods(self, camera: str, stopping: bool = False) -> list[dict[str, Any]]:
+        """The camera's worker pods; ``stopping``: those still finishing their segment too."""
         pods = self.get("pods", selector=f"spectare.io/camera={camera}")["items"]
-        return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+        return [p for p in pods if stopping or not p["metadata"].get("deletionTimestamp")]
 
     def running_worker(self, camera: str) -> dict[str, Any]:
         def running() -> dict[str, Any] | None:
@@ -242,12 +243,12 @@ def test_a_disabled_then_deleted_camera_keeps_its_footage(release: Release) -> N
     release.running_worker("porch")
     release.wait(lambda: release.files("porch"), 90, "a segment of porch")
     release.kubectl("patch", "camera", "porch", "--type=merge", "-p", '{"spec":{"enabled":false}}')
-    release.wait(lambda: not release.worker_pods("porch"), 90, "porch's pod gone")
+    release.wait(lambda: not release.worker_pods("porch", stopping=True), 90, "porch's pod gone")
     release.wait(lambda: release.phase("porch") == "Disabled", 60, "porch Disabled")
     kept = release.files("porch")
     assert kept
     release.kubectl("delete", "camera", "porch", "--wait=true", "--timeout=60s")
-    assert not release.worker_pods("porch")
+    assert not release.worker_pods("porch", stopping=True)
     assert release.files("porch") == kept
     assert all(playable_seconds(path) > 0 for path in kept)
 
