@@ -24,12 +24,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-__all__ = ["DockerError", "PrivateDockerd", "cache_dir", "progress", "wait_for"]
+from harness.procs import wait_until
+
+__all__ = ["DockerError", "PrivateDockerd", "cache_dir", "progress"]
 
 #: Where Debian's docker.io installs its client; another ``docker`` on PATH may be of
 #: another version with other defaults (BuildKit, plugins).
@@ -51,18 +53,6 @@ def cache_dir() -> Path:
 def progress(message: str) -> None:
     """One line of progress on stderr: ``[images] message``."""
     print(f"[images] {message}", file=sys.stderr, flush=True)
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``condition`` until it is truthy (returned) or raise after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.1)
 
 
 def _executable(name: str, preferred: str | None = None) -> str:
@@ -157,7 +147,9 @@ class PrivateDockerd:
         (run / "daemon.json").write_text(json.dumps({}))
         progress(f"starting private dockerd (data root {self.data_root})")
         self._spawn("containerd", [_executable("containerd"), "--config", str(config)])
-        wait_for(lambda: self._alive() and containerd_sock.exists(), 30, "containerd")
+        wait_until(
+            lambda: self._alive() and containerd_sock.exists(), 30, "containerd", interval=0.1
+        )
         self._spawn(
             "dockerd",
             [
@@ -182,7 +174,7 @@ class PrivateDockerd:
             return self.run(["version"], check=False, timeout=10).returncode == 0
 
         try:
-            wait_for(ready, self.start_timeout, "the private dockerd")
+            wait_until(ready, self.start_timeout, "the private dockerd", interval=0.1)
         except TimeoutError as exc:
             raise DockerError(f"{exc}\n{self._log_tail()}") from None
         progress(f"private dockerd ready on {self.socket}")
