@@ -255,7 +255,8 @@ def test_a_disabled_then_deleted_camera_keeps_its_footage(release: Release) -> N
 
 def _pod_cgroup(pod: dict[str, Any]) -> Path:
     uid = pod["metadata"]["uid"]
-    found = glob.glob(f"/sys/fs/cgroup/memory/kubepods*/**/pod{uid}", recursive=True)
+    # Under the kubelet's cgroup root (kubepods/<qos>/pod<uid>), wherever that root is.
+    found = glob.glob(f"/sys/fs/cgroup/memory/**/kubepods/**/pod{uid}", recursive=True)
     assert found, f"no memory cgroup for pod {uid}"
     return Path(found[0])
 
