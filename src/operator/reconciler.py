@@ -311,11 +311,13 @@ class Reconciler:
         )
         if self.decisions.get(key, Decision("")).kind == "error":
             self.decisions[key] = Decision("worker")
-        if slot.failures:
+        # A replacement: an earlier worker of this camera ended (healthy or not).
+        replacing = slot.ended_at is not None
+        if replacing:
             await self.in_store(self.store.bump, key[1], "restarts")
         log.info("operator.pod_created", camera=key[1], namespace=key[0], pod=name,
-                 replacing=bool(slot.failures))  # fmt: skip
-        if slot.failures:  # a camera's first pod is no news; its "Recording" event follows
+                 replacing=replacing)  # fmt: skip
+        if replacing:  # a camera's first pod is no news; its "Recording" event follows
             self.writer.event(key, "Normal", "WorkerReplaced", f"created worker pod {name}")
 
     async def _delete(self, key: Key, name: str, why: str, pod: PodView | None,

@@ -72,13 +72,14 @@ class WorkerProcess:
         self.process.wait()
 
     def ffmpeg_child(self) -> psutil.Process:
-        """The worker's ffmpeg now (waits until there is one)."""
+        """The worker's recording ffmpeg now (waits until there is one)."""
         assert self.process is not None
 
         def child() -> psutil.Process | None:
             for process in psutil.Process(self.process.pid).children():
                 with contextlib.suppress(psutil.NoSuchProcess):  # one that just ended
-                    if "ffmpeg" in process.name():
+                    # The recording one: thumbnails and motion run short-lived ffmpegs too.
+                    if "-segment_list" in process.cmdline():
                         return process
             return None
 
