@@ -174,22 +174,25 @@ class RethinkFootage(RethinkCore):
 
         An ordered read with a limit makes each of the table's internal shards read up
         to the limit, so an open-ended "last page" reads the limit many times over. The
-        camera's newest footage and segment length bound the window instead (one
-        primary-key read). Any row outside the window starts before every row in it, so
-        a full window gives exactly the rows the open-ended read would.
+        camera's newest footage and segment length (its row, read by the same query)
+        bound the window instead. Any row outside the window starts before every row
+        in it, so a full window gives exactly the rows the open-ended read would.
         """
-        record = self._run(self._table("cameras").get(camera))
-        if record is None or not record.get("segments"):
-            return None
-        top = min(
-            x for x in (end, after[0] if after else None, record["newest_end"]) if x is not None
+        known = [x for x in (end, after[0] if after else None) if x is not None]
+        row = self._table("cameras").get(camera)
+        newest = row["newest_end"]
+        top = least(newest, min(known)) if known else newest
+        floor = r.branch(
+            row.eq(None),
+            r.maxval,  # no camera, no footage: an empty window, and the open-ended read
+            r.branch(
+                newest.eq(None), r.maxval, top - row["segment_seconds"] * (limit + 1) * WINDOW_SLACK
+            ),
         )
-        floor = top - (limit + 1) * float(record["segment_seconds"]) * WINDOW_SLACK
-        rows = self._rows(
-            overlapping(
-                self._table("footage"), "camera_start", [camera], None, end, True, after, floor
-            ).limit(limit + 1)
+        scan = overlapping(
+            self._table("footage"), "camera_start", [camera], None, end, True, after, floor
         )
+        rows = self._rows(scan.limit(limit + 1))
         return rows if len(rows) > limit else None
 
     def delete_footage(self, ids: Sequence[str]) -> int:

@@ -159,7 +159,7 @@ def overlapping(
     end: float | None,
     descending: bool = False,
     after: tuple[float, str] | None = None,
-    floor: float | None = None,
+    floor: float | Term | None = None,
 ) -> Term:
     """Rows overlapping the time range [start, end), in index order: ONE range scan of
     ``index``, whose keys are ``prefix`` followed by start (and, for footage, id).
