@@ -185,7 +185,7 @@ def footage_ls(camera: str | None, since: str | None, until: str | None, limit: 
 
     settings = _settings()
     try:
-        store = open_store(settings.store)
+        store = open_store(settings.store, deadline=settings.store_deadline_seconds)
         store.list_cameras()
     except StoreError as exc:
         raise UserError(f"{exc}; check SPECTARE_STORE") from exc

@@ -76,7 +76,7 @@ def run_up(base: Settings, manifests: Manifests, options: UpOptions) -> int:
             camera = stack.enter_context(_demo_camera(options.demo_port))
             log.info("demo_camera.serving", url=camera.url("/demo"))
             manifests = follow_demo_camera(manifests, camera.port)
-        store = open_store(settings.store)
+        store = open_store(settings.store, deadline=settings.store_deadline_seconds)
         stack.callback(store.close)
         api = ApiServer(settings, store=store)
         try:
