@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 
 from harness.baseimage import BASE_REPOSITORY
-from harness.dockerd import PrivateDockerd, wait_for
+from harness.dockerd import PrivateDockerd
 from harness.footage import LAYOUT, playable_seconds, segment_files
 from harness.images import MAX_CONTROL_BYTES, MAX_WORKER_BYTES, BuiltImages
+from harness.procs import wait_until
 from harness.rtsp import DemoCameraFactory
 from harness.workers import FAST_ENV
 from spectare.store.sqlite import SQLiteStore
@@ -136,7 +137,7 @@ def test_worker_image_records_a_camera_with_a_read_only_root(
             raise AssertionError(f"the worker exited:\n{logs.stdout}{logs.stderr}")
         return [p for p in segment_files(footage) if playable_seconds(p) > 0]
 
-    wait_for(lambda: len(finished_segments()) >= 2, 90, "two recorded segments")
+    wait_until(lambda: len(finished_segments()) >= 2, 90, "two recorded segments")
     # SIGTERM, as the kubelet stops a pod: the worker closes its segment and exits 0.
     docker_engine.run(["stop", "--time", "30", container], timeout=60)
     exit_code = docker_engine.run(["inspect", "--format", "{{.State.ExitCode}}", container])
@@ -184,8 +185,8 @@ def test_control_image_serves_the_api_with_a_read_only_root(
             return None
 
     started = time.monotonic()
-    status, body = wait_for(lambda: answer("/healthz"), 60, "the API's /healthz")
+    status, body = wait_until(lambda: answer("/healthz"), 60, "the API's /healthz")
     assert status == 200 and body.get("status") == "ok", body
-    ready = wait_for(lambda: answer("/readyz"), max(5.0, 60 - (time.monotonic() - started)),
+    ready = wait_until(lambda: answer("/readyz"), max(5.0, 60 - (time.monotonic() - started)),
                      "the API's /readyz")  # fmt: skip
     assert ready[0] == 200, ready
