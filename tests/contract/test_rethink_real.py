@@ -394,7 +394,8 @@ def test_a_paused_server_then_resumed(own_rethink: Any) -> None:
         started = time.monotonic()
         with pytest.raises(StoreError, match="did not answer"):
             store.ping()
-        assert time.monotonic() - started < 3.0
+        # The deadline (1.5 s), with room for a loaded machine: never the OS's minutes.
+        assert time.monotonic() - started < 5.0
     finally:
         own_rethink.resume()
     store.ping()
