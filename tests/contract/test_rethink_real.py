@@ -9,19 +9,23 @@ is named (SPECTARE_TEST_RETHINKDB, and SPECTARE_TEST_RETHINKDB_BIN for restarts)
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rethinkdb import r
 
-from harness.rethink import host_port, wait_for
+from harness.kubeclient import http_ok
+from harness.procs import free_port, wait_until
+from harness.rethink import host_port
 from harness.tcpproxy import TcpProxy
 from spectare.ids import uuid7_at
 from spectare.store import CameraInfo, Footage, StoreError, rethink_schema
@@ -31,6 +35,15 @@ from spectare.store.rethink_schema import INDEXES, TABLES
 pytestmark = pytest.mark.rethinkdb_real
 
 T0 = 1_800_000_000.0
+
+
+def all_at_once(calls: list[Callable[[], None]]) -> None:
+    """Run ``calls`` in threads started together; return when all have ended."""
+    threads = [threading.Thread(target=call) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def segment(camera: str, start: float, size: int = 100) -> Footage:
@@ -105,7 +118,7 @@ def test_many_processes_set_up_one_fresh_database(
     go = tmp_path / "go"
     children = [python(SETUP_CHILD, real_rethink, str(go), f"cam{i}") for i in range(6)]
     # Every child started before any sets up, so that the set-ups really overlap.
-    wait_for(lambda: len(list(tmp_path.glob("go.cam*"))) == 6, 60, "children started")
+    wait_until(lambda: len(list(tmp_path.glob("go.cam*"))) == 6, 60, "children started")
     go.touch()
     for child in children:
         out, err = child.communicate(timeout=300)
@@ -131,11 +144,7 @@ def test_threads_set_up_one_fresh_database(real_rethink: str) -> None:
         finally:
             store.close()
 
-    threads = [threading.Thread(target=part) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    all_at_once([part] * 8)
     assert not errors
     assert_one_schema(real_rethink)
 
@@ -188,11 +197,7 @@ def make_duplicates(url: str) -> None:
             finally:
                 own.close()
 
-        threads = [threading.Thread(target=create) for _ in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        all_at_once([create] * 6)
         if len(system(url, "table_config")) > 1:  # table_list shows a name once
             conn.close()
             return
@@ -338,7 +343,7 @@ def test_a_hung_server_costs_a_call_its_deadline_and_blocks_no_other_thread(
 
     thread = threading.Thread(target=call)
     thread.start()
-    wait_for(lambda: proxy.connections() >= 1, 5, "the stuck call")
+    wait_until(lambda: proxy.connections() >= 1, 5, "the stuck call")
     started = time.monotonic()
     assert store.get_camera("cam") is not None  # another thread, its own connection
     assert time.monotonic() - started < 1.0
@@ -433,10 +438,6 @@ def test_four_api_processes_on_a_fresh_database_all_become_ready(
 ) -> None:
     """What `helm install` does: several parts open one fresh database at once, probed
     in parallel as kubelets do; every one must become ready."""
-    import http.client
-
-    from harness.rethink import free_port
-
     ports = [free_port() for _ in range(4)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPECTARE_")}
     children = []
@@ -454,31 +455,22 @@ def test_four_api_processes_on_a_fresh_database_all_become_ready(
         )
         log.close()
 
-    def ready(port: int) -> bool:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", "/readyz")
-            ok = conn.getresponse().status == 200
-            conn.close()
-            return ok
-        except OSError:
-            return False
-
     try:
         statuses: dict[int, bool] = {}
 
         def probe(port: int) -> None:
             try:
-                wait_for(lambda: ready(port), 120, f"the API on port {port} ready")
+                wait_until(
+                    lambda: http_ok(f"http://127.0.0.1:{port}/readyz"),
+                    120,
+                    f"the API on port {port} ready",
+                    interval=0.2,
+                )
                 statuses[port] = True
             except TimeoutError:
                 statuses[port] = False
 
-        probes = [threading.Thread(target=probe, args=(port,)) for port in ports]
-        for thread in probes:
-            thread.start()
-        for thread in probes:
-            thread.join()
+        all_at_once([functools.partial(probe, port) for port in ports])
         assert all(statuses.values()), statuses
     finally:
         for child in children:

@@ -41,10 +41,8 @@ import functools
 import json
 import os
 import signal
-import socket
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -61,6 +59,7 @@ from rethinkdb_mock import db as mt_db
 from rethinkdb_mock.ast_base import RBase, RDatum, RFunc
 from rethinkdb_mock.scope import NotInScopeErr, Scope
 
+from harness.procs import free_port, wait_until
 from spectare.store import Store
 from spectare.store.rethink import RethinkStore, open_connection
 
@@ -418,24 +417,6 @@ def host_port(url: str) -> tuple[str, int]:
     return parts.hostname or "127.0.0.1", parts.port or 28015
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    """Poll ``condition`` until it holds; TimeoutError naming ``what`` after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    pause = 0.02
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not happen within {seconds:g} s")
-        time.sleep(pause)  # polling a condition, with a deadline
-        pause = min(pause * 2, 0.5)
-
-
 class RethinkServer:
     """A RethinkDB server of the test's own: a temp directory, free loopback ports."""
 
@@ -460,7 +441,7 @@ class RethinkServer:
                  "--no-http-admin"],
                 stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
-        wait_for(self._answers, 60, f"RethinkDB on port {self.port} answering")
+        wait_until(self._answers, 60, f"RethinkDB on port {self.port} answering")
 
     def _answers(self) -> bool:
         assert self.process is not None
