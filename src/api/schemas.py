@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from spectare.api.stats import FootageSummary, is_orphaned
 from spectare.redact import mask_url, scrub
-from spectare.stats import FootageSummary, is_orphaned
 from spectare.store.records import CameraRecord, Event, Footage, Page
 
 #: Serialises plain data (dicts, lists, numbers) to JSON bytes in Rust.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 
-from spectare.stats import camera_stats, is_orphaned, summarise
+from spectare.api.stats import camera_stats, is_orphaned, summarise
 from spectare.store import CameraRecord, Footage
 from spectare.store.sqlite import SQLiteStore
 

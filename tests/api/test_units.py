@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from spectare.api.metrics import render
 from spectare.api.params import parse_time
 from spectare.api.schemas import EventList, EventOut, FootageOut, FootagePage, PageLinks
-from spectare.stats import summarise
+from spectare.api.stats import summarise
 from spectare.store import CameraRecord, Event, Footage, Page
 
 FOOTAGE = [

@@ -10,8 +10,8 @@ from spectare.api.context import services
 from spectare.api.errors import JSON, json_response
 from spectare.api.schemas import Health
 from spectare.api.spec import Body, Reply, operation
+from spectare.api.stats import Stats, summarise
 from spectare.logs import get_logger
-from spectare.stats import Stats, summarise
 from spectare.store import StoreError
 
 log = get_logger(__name__)
