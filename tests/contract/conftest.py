@@ -65,7 +65,8 @@ BIN_REASON = (
 @pytest.fixture
 def real_rethink() -> Iterator[str]:
     """URL of a fresh database on the real server; the database is dropped afterwards."""
-    from harness.rethink import fresh_database_url, real_server_url
+    from harness.rethink import fresh_database_url
+    from harness.rethink_server import real_server_url
 
     base = real_server_url()
     if base is None:
@@ -95,7 +96,7 @@ def _drop_databases(url: str) -> None:
 @pytest.fixture
 def own_rethink(tmp_path: Path) -> Iterator[object]:
     """A RethinkDB server of the test's own (restartable), stopped afterwards."""
-    from harness.rethink import BIN_ENV, RethinkServer
+    from harness.rethink_server import BIN_ENV, RethinkServer
 
     binary = os.environ.get(BIN_ENV)
     if not binary:

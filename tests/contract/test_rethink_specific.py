@@ -15,7 +15,7 @@ import pytest
 import rethinkdb.ast as r_ast
 from rethinkdb.errors import ReqlDriverError
 
-from harness.rethink import MOCK_URL, MockServer
+from harness.rethink_mock import MOCK_URL, MockServer
 from spectare.ids import uuid7_at
 from spectare.store import CameraInfo, Footage, StoreError
 from spectare.store.rethink import RethinkStore
