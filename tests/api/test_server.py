@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from pathlib import Path
 
 import pytest
 import requests
 
+from harness.procs import free_port
 from spectare.api import ApiServer
 from spectare.settings import load_settings
 from spectare.store import CameraInfo, open_store
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_serves_on_a_free_port_and_stops(tmp_path: Path) -> None:
@@ -55,7 +49,7 @@ def test_context_manager(tmp_path: Path) -> None:
 
 def test_starts_while_the_store_is_down(tmp_path: Path) -> None:
     """Liveness answers at once; readiness and data say 503 until the store answers."""
-    url = f"rethinkdb://127.0.0.1:{closed_port()}/spectare?timeout=1"
+    url = f"rethinkdb://127.0.0.1:{free_port()}/spectare?timeout=1"  # nothing listens there
     settings = load_settings(store=url, footage_dir=tmp_path, api_port=0)
     with ApiServer(settings) as server:
         assert requests.get(f"{server.url}/healthz", timeout=5).status_code == 200

@@ -8,7 +8,6 @@ admission (restricted) on every pod the chart and the operator make, and a real
 from __future__ import annotations
 
 import base64
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +17,9 @@ from chart.chartlib import CHART, helm, render_args
 
 from harness import controlplane
 from harness.kubeclient import ApiError, KubeHTTP
+from harness.kubectl import kubectl
 
 pytestmark = pytest.mark.k8s
-
-KUBECTL = "/usr/bin/kubectl"
-
-
-def kubectl(plane: controlplane.ControlPlane, *args: str, stdin: str | None = None,
-            check: bool = True) -> subprocess.CompletedProcess[str]:  # fmt: skip
-    return subprocess.run(
-        [KUBECTL, "--kubeconfig", str(plane.admin_kubeconfig), *args],
-        input=stdin, capture_output=True, text=True, timeout=120, check=check,
-    )  # fmt: skip
 
 
 def restrict(kube: KubeHTTP, namespace: str) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import tarfile
 import time
 import urllib.request
@@ -23,7 +22,7 @@ from harness.baseimage import BASE_REPOSITORY
 from harness.dockerd import PrivateDockerd
 from harness.footage import LAYOUT, playable_seconds, segment_files
 from harness.images import MAX_CONTROL_BYTES, MAX_WORKER_BYTES, BuiltImages
-from harness.procs import wait_until
+from harness.procs import free_port, wait_until
 from harness.rtsp import DemoCameraFactory
 from harness.workers import FAST_ENV
 from spectare.store.sqlite import SQLiteStore
@@ -48,12 +47,6 @@ def _data_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     os.chown(path, UID, UID)
     return path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_both_images_build_from_the_debootstrap_base(
@@ -167,7 +160,7 @@ def test_worker_image_records_a_camera_with_a_read_only_root(
 def test_control_image_serves_the_api_with_a_read_only_root(
     spectare_images: BuiltImages, run_container: Callable[..., str], tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     data = _data_dir(tmp_path / "data")
     options = [
         "--read-only", "--network", "host", "--user", f"{UID}:{UID}",

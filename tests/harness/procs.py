@@ -2,8 +2,9 @@
 
 ``wait_until`` is the one way the harness waits (a condition polled against a
 deadline, never a bare sleep); ``free_port`` the one way it picks a loopback
-port; ``Supervisor`` starts named servers with a log file each and stops them
-all, children included, in reverse order.
+port, ``listening_port`` the one way it holds a port taken; ``Supervisor``
+starts named servers with a log file each and stops them all, children
+included, in reverse order.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -58,6 +59,15 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def listening_port(host: str = "127.0.0.1") -> Iterator[int]:
+    """A port on ``host`` that something listens on while the ``with`` lasts (a taken port)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
 
 
 def pdeathsig_prefix() -> list[str]:

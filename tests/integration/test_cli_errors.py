@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.procs import free_port, wait_until
+from harness.procs import free_port, listening_port, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -50,10 +49,8 @@ def last_line(done: subprocess.CompletedProcess[str]) -> str:
 @pytest.fixture
 def taken_port() -> Iterator[int]:
     """A port on 127.0.0.1 that another program listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        yield int(sock.getsockname()[1])
+    with listening_port() as port:
+        yield port
 
 
 def test_a_taken_web_port(tmp_path: Path, taken_port: int) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from harness.procs import wait_until
+from harness.procs import listening_port, wait_until
 from harness.rtsp import (
     DemoCameraFactory,
     port_is_listening,
@@ -346,12 +346,11 @@ def test_camera_stops_when_its_owner_dies(tmp_path: Path) -> None:
 
 
 def test_port_in_use_is_a_clear_error(make_camera: DemoCameraFactory) -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        with pytest.raises(DemoCameraError, match="cannot listen") as caught:
-            make_camera(port=port)
+    with (
+        listening_port() as port,
+        pytest.raises(DemoCameraError, match="cannot listen") as caught,
+    ):
+        make_camera(port=port)
     assert not isinstance(caught.value, DemoCameraMissingPackages)
 
 

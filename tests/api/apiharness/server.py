@@ -5,14 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
-T = TypeVar("T")
+from harness.procs import wait_until
 
 _CODE = """
 from spectare.api import serve
@@ -23,20 +20,6 @@ settings = load_settings()
 setup_logging(settings.log_level, settings.log_format)
 serve(settings)
 """
-
-
-def wait_for(
-    condition: Callable[[], T | None], timeout: float, what: str, interval: float = 0.05
-) -> T:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 class ApiProcess:
@@ -69,9 +52,9 @@ class ApiProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        port = wait_for(self._listening_port, timeout, "the API to listen")
+        port = wait_until(self._listening_port, timeout, "the API to listen")
         self.url = f"http://127.0.0.1:{port}"
-        wait_for(self._healthy, timeout, "/healthz")
+        wait_until(self._healthy, timeout, "/healthz")
         return self
 
     def _listening_port(self) -> int | None:
