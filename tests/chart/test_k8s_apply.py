@@ -92,7 +92,7 @@ def test_pod_security_admission_admits_every_pod(
     control_plane: controlplane.ControlPlane, kube: KubeHTTP, namespace: str
 ) -> None:
     """Each pod template, and the operator's worker pod, created (dry run) under enforce."""
-    from chart.test_chart import NFS, worker_pod
+    from chart.chartscenarios import NFS, worker_pod
 
     restrict(kube, namespace)
     objs = [d for d in yaml.safe_load_all(rendered_text(namespace, *NFS)) if d]
