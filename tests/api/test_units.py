@@ -1,4 +1,9 @@
-"""Pure parts of the API: fast serialisation equals the models, time parsing, metrics text."""
+"""Pure parts of the API: fast serialisation equals the models, time parsing, metrics text.
+
+Covers: the fast footage page and event list serialise exactly as the models
+do; times parse in the accepted forms and bad ones are refused; the metrics
+text parses (labels escaped) and says so when the store is down.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""The web UI in headless Chromium: the grid, the timeline, playback, phone width."""
+"""The web UI in headless Chromium: the grid, the timeline, playback, phone width.
+
+Covers: the grid shows every camera with an image and refreshes by itself; the
+timeline shows the recorded segments; a click plays that moment and playback
+runs on into the next segment; the UI is usable at phone width.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,15 @@
-"""The store contract: every backend behaves the same (fixture ``store`` in conftest)."""
+"""The store contract: every backend behaves the same (fixture ``store`` in conftest).
+
+Covers, for SQLite, rethinkdb-mock and (when named) a real RethinkDB: set-up is
+idempotent and the store answers a ping; cameras are upserted keeping their
+hold and counters, removed, and carry a phase; a camera is grabbed by one
+holder at a time (the same holder again, a live holder keeps it, a stale one
+loses it, heartbeats keep it fresh, release only by the holder, forced and
+stale releases, never two holders at once); footage is added once, read back,
+ranged by overlap in order, paged by cursor (every row once, newest first,
+across long gaps), refuses a bad cursor and keeps the counters right on delete;
+events by camera and time, dropped with their footage.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,10 @@
-"""``spectare up`` end to end: two real cameras, a worker killed and restarted, Ctrl-C."""
+"""``spectare up`` end to end: two real cameras, a worker killed and restarted, Ctrl-C.
+
+Covers: ``spectare up`` records the enabled cameras of a manifest (a disabled
+one stays Disabled) from a camera with credentials, which never show in what it
+lists; restarts a worker killed under it; and on Ctrl-C exits 0, releases every
+camera and leaves no half-written segment, every file indexed and playable.
+"""
 
 from __future__ import annotations
 

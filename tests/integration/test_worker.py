@@ -1,4 +1,14 @@
-"""The worker against a real RTSP camera, real ffmpeg and a real SQLite store."""
+"""The worker against a real RTSP camera, real ffmpeg and a real SQLite store.
+
+Covers: segments named by UUIDv7, playable and indexed once; a camera outage
+reconnects without losing the worker; wrong credentials fail visibly and never
+leak, right ones record; SIGKILL mid-segment then a restart recovers the partial
+segment; two workers on one camera, exactly one records; SIGTERM indexes the
+last segment and releases the camera; a missing footage root, or one that is
+not a mount, is refused; a camera that sends no video is reconnected; a killed
+ffmpeg loses little and its segment is indexed at once; a segment killed
+mid-write keeps 95% of its video in every container.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,18 @@
-"""The operator's pure parts: pod manifests, views, desired-versus-actual, status documents."""
+"""The operator's pure parts: pod manifests, views, desired-versus-actual, status documents.
+
+Covers: a worker pod is owned, labelled and carries no secret (also without a
+Secret or claim), its spec hash follows the spec only; pod and camera views
+(phase, exit, waiting reason; an invalid spec kept with its error); the plan:
+a pod per new camera, running pods kept and never duplicated, a pending create
+counts, disabled, deleted and invalid cameras lose their pod, a stopping pod is
+not deleted twice and blocks a new one, a spec change replaces the pod,
+duplicates keep the oldest, max workers queue the rest in name order without
+taking running workers' slots, a failed worker waits out its backoff; status:
+the phase follows the decision, then the pod, then the store, rate-limited
+writes, events for the transitions people care about, settings defaults; HA:
+one leader (the single highest live priority), explicit or derived priorities,
+stale holders found by heartbeat age.
+"""
 
 from __future__ import annotations
 
