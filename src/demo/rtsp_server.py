@@ -90,6 +90,7 @@ class Server:
         self.pay_elements: dict[int, tuple[Any, Any]] = {}  # id(media) -> (media, pay0)
         self.server: Any = None
         self.loop: Any = None
+        self.Shared = _shared_factory_class(self.Rtsp)
 
     def check_elements(self) -> None:
         """Exit naming the packages to install when an element is missing.
@@ -154,19 +155,7 @@ class Server:
 
     def _factory(self, launch: str, permissions: Any) -> Any:
         rtsp = self.Rtsp
-
-        class SharedAcrossMounts(rtsp.RTSPMediaFactory):  # type: ignore[misc, name-defined]
-            """A factory whose media is shared by every path it is mounted on.
-
-            GstRtspServer keys shared media by URL path, so one factory mounted
-            on /cam1 and /cam2 would still build two pipelines; a constant key
-            makes all of them read the one encoder.
-            """
-
-            def do_gen_key(self, url: Any) -> str:
-                return "shared"
-
-        factory = SharedAcrossMounts() if self.args.share_encoder else rtsp.RTSPMediaFactory()
+        factory = self.Shared() if self.args.share_encoder else rtsp.RTSPMediaFactory()
         factory.set_launch(launch)
         # Shared: every client of a mount reads the same pipeline, like a
         # camera serving several viewers from one encoder.
@@ -265,6 +254,21 @@ class Server:
             return self.GLib.SOURCE_CONTINUE
         _log("standard input closed; stopping")
         return self._stop()
+
+
+def _shared_factory_class(rtsp: Any) -> Any:
+    """A media factory class whose media is shared by every path it is mounted on.
+
+    GstRtspServer keys shared media by URL path, so one factory mounted on
+    /cam1 and /cam2 would still build two pipelines; a constant key makes all
+    of them read the one encoder.
+    """
+
+    class SharedAcrossMounts(rtsp.RTSPMediaFactory):  # type: ignore[misc]
+        def do_gen_key(self, url: Any) -> str:
+            return "shared"
+
+    return SharedAcrossMounts
 
 
 def _announce(args: argparse.Namespace, port: int) -> None:

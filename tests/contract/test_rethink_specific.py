@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 import rethinkdb.ast as r_ast
 from rethinkdb.errors import ReqlDriverError
 
+from harness.procs import wait_until
 from harness.rethink_mock import MOCK_URL, MockServer
 from spectare.ids import uuid7_at
 from spectare.store import CameraInfo, Footage, StoreError
@@ -290,9 +290,7 @@ class TestDeadPeers:
         conn = Fake(client)
         assert not peer_hung_up(conn)
         accepted.close()  # the server goes away
-        wait = time.monotonic() + 5
-        while not peer_hung_up(conn) and time.monotonic() < wait:
-            time.sleep(0.01)  # the FIN travels over loopback
-        assert peer_hung_up(conn)
+        # The FIN travels over loopback.
+        wait_until(lambda: peer_hung_up(conn), 5, "the hang-up to be seen", interval=0.01)
         client.close()
         server.close()
