@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Origins allowed to call the API from a browser (CORS); none by default.",
     )
+    api_export_max_seconds: float = Field(
+        default=6 * 3600.0,
+        gt=0,
+        description="Longest time range one export may cover; longer ones are refused (422).",
+    )
 
     # -- pool (local and Kubernetes) ------------------------------------------------------------
     max_workers: int | None = Field(
