@@ -16,7 +16,7 @@ Sources = Callable[[str], LiveInput | None]
 
 
 class NoSource(LookupError):
-    """The API does not know where the camera's stream is."""
+    """This API cannot stream the camera; the message says why."""
 
 
 class LiveHub:
@@ -44,12 +44,18 @@ class LiveHub:
                 if feed is None:
                     source = self.sources(camera)
                     if source is None:
-                        raise NoSource(camera)
+                        raise NoSource(
+                            "this server does not know the camera's stream address and credentials"
+                        )
                     command = live_command(self._ffmpeg, source, self._rw_timeout)
                     feed = LiveFeed(camera, command, self._forget)
                     self._feeds[camera] = feed
             if fresh:
-                feed.start()
+                try:
+                    feed.start()
+                except OSError as exc:
+                    self._forget(feed)
+                    raise NoSource(f"{self._ffmpeg} cannot run here ({exc})") from None
             viewer = feed.join()
             if viewer is not None:
                 return feed, viewer

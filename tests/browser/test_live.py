@@ -8,22 +8,19 @@ the one camera connection the viewers shared.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from apiharness.fixtures import StartServer
 from apiharness.server import ApiProcess
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
+from streamhelpers import ffmpeg_children
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.procs import wait_until
-from harness.rtsp import DemoCameraFactory
-from spectare.store import CameraInfo, open_store
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -38,34 +35,6 @@ for (let i = 0; i < d.length; i += 4) sum += d[i] * (i % 97) + d[i + 1] * (i % 8
 const b = v.buffered;
 return {t: v.currentTime, lag: b.length ? b.end(b.length - 1) - v.currentTime : null, sum};
 """
-
-
-@pytest.fixture(scope="module")
-def live_server(
-    start_server: StartServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ApiProcess]:
-    """A demo camera with a moving scene, indexed as camera "demo", and an API over it."""
-    base = tmp_path_factory.mktemp("live")
-    with DemoCameraFactory(
-        base / "cameras", width=320, height=180, fps=15, bitrate_kbps=300, gop_seconds=1
-    ) as cameras:
-        camera = cameras(scene=True)
-        store_url = f"sqlite:///{base / 'spectare.db'}"
-        store = open_store(store_url)
-        store.upsert_camera(CameraInfo(id="demo", display_name="Demo", url=camera.url("/demo")))
-        store.close()
-        yield start_server("live", store_url)
-
-
-def _ffmpeg_children(server: ApiProcess) -> list[int]:
-    assert server.process is not None
-    pids: list[int] = []
-    for task in Path(f"/proc/{server.process.pid}/task").iterdir():
-        for pid in (task / "children").read_text().split():
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
-            if cmdline.endswith(b"ffmpeg"):
-                pids.append(int(pid))
-    return pids
 
 
 def _picture(driver: WebDriver, selector: str) -> dict[str, Any] | None:
@@ -102,10 +71,10 @@ def test_camera_page_opens_live(browser: WebDriver, live_server: ApiProcess) -> 
     )
     _watch(browser, "#player")
     assert browser.find_element(By.ID, "now-playing").text == "Live"
-    assert len(_ffmpeg_children(live_server)) == 1
+    assert len(ffmpeg_children(live_server)) == 1
     # Leaving the page is the last viewer leaving: the camera connection closes.
     browser.get("about:blank")
-    wait_until(lambda: not _ffmpeg_children(live_server), 20, "the live ffmpeg to stop")
+    wait_until(lambda: not ffmpeg_children(live_server), 20, "the live ffmpeg to stop")
 
 
 def test_grid_switches_to_live_tiles(browser: WebDriver, live_server: ApiProcess) -> None:
@@ -118,4 +87,4 @@ def test_grid_switches_to_live_tiles(browser: WebDriver, live_server: ApiProcess
         )
     finally:
         browser.find_element(By.ID, "live-tiles").click()  # off again: remembered per browser
-    wait_until(lambda: not _ffmpeg_children(live_server), 20, "the live ffmpeg to stop")
+    wait_until(lambda: not ffmpeg_children(live_server), 20, "the live ffmpeg to stop")

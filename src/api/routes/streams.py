@@ -70,12 +70,7 @@ def live(name: str) -> Response:
         feed, viewer = streams.hub.watch(name)
     except (NoSource, RuntimeError) as exc:
         streams.release_slot()
-        why = (
-            "the API is stopping"
-            if isinstance(exc, RuntimeError)
-            else ("this server does not know the camera's stream address and credentials")
-        )
-        raise ApiError(503, f"no live view of camera {name!r}: {why}") from None
+        raise ApiError(503, f"no live view of camera {name!r}: {exc}") from None
     if not feed.ready.wait(START_SECONDS) or feed.init is None:
         feed.leave(viewer)
         streams.release_slot()
@@ -157,7 +152,11 @@ def export(name: str) -> Response:
         raise ApiError(404, f"camera {name!r} has no footage between {q.from_:g} and {q.to:g}")
     streams = streams_of(current_app)
     _slot(streams)
-    stream = ExportStream(ctx.settings.ffmpeg, pieces)
+    try:
+        stream = ExportStream(ctx.settings.ffmpeg, pieces)
+    except OSError as exc:
+        streams.release_slot()
+        raise ApiError(503, f"exports need ffmpeg, which cannot run here ({exc})") from None
     streams.add_export(stream)
 
     def finish() -> None:
