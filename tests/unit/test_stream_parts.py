@@ -47,9 +47,10 @@ def test_boxes_keyframes_and_codec_agree_with_ffprobe(stream: Path) -> None:
     moov = boxes[1]
     defaults = mp4.trex_default_flags(moov)
     keyed = [mp4.starts_with_keyframe(b, defaults) for b in boxes if b.kind == b"moof"]
+    entries = "packet=flags:stream=profile,level"
     probe = json.loads(subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "packet=flags:stream=profile,level",
-         "-of", "json", str(stream)], capture_output=True, check=True, text=True).stdout)  # fmt: skip
+        ["ffprobe", "-v", "error", "-show_entries", entries, "-of", "json", str(stream)],
+        capture_output=True, check=True, text=True).stdout)  # fmt: skip
     keyframes = sum(p["flags"].startswith("K") for p in probe["packets"])
     assert keyed[0] and sum(keyed) == keyframes == 4
     assert len(keyed) > keyframes  # fragments also between keyframes: low latency
