@@ -23,6 +23,10 @@ log = get_logger(__name__)
 #: threads, so a few serve many players; live views and exports hold a thread each, so
 #: they get STREAM_SLOTS of them and the rest is always left for short requests.
 THREADS = STREAM_SLOTS + 8
+#: Bytes a streamed response (live, export) may have waiting for a slow client before its
+#: thread waits too: the backpressure reaches ffmpeg (export) or the viewer's queue, which
+#: drops it (live). Waitress's default, 16 MiB, would spill to /tmp files per client.
+OUTBUF_BYTES = 1024 * 1024
 #: How long stopping waits for request threads and the loop.
 STOP_SECONDS = 10.0
 
@@ -70,6 +74,7 @@ class ApiServer:
                 host=self.settings.api_host,
                 port=self.settings.api_port,
                 threads=THREADS,
+                outbuf_high_watermark=OUTBUF_BYTES,
                 ident="spectare",
                 clear_untrusted_proxy_headers=True,
             )

@@ -7,6 +7,7 @@ on the node's address. In order, as a user would meet them:
 * the chart comes up: the operator in its own pod under the chart's RBAC, the API ready;
 * a Camera records: a worker pod from the real image, playable segments on the volume,
   listed by the API through its Service, `kubectl get cam` says Recording;
+* the API pod streams the camera live and exports recorded footage as one MP4;
 * a deleted worker pod is replaced, and nothing is lost or indexed twice;
 * a disabled, then deleted Camera: its pod goes, its footage stays;
 * a worker stays within the chart's memory limit over 5 minutes of recording;
@@ -112,12 +113,14 @@ class Release:
     def phase(self, camera: str) -> str:
         return str(self.get("camera", camera).get("status", {}).get("phase", ""))
 
-    def api(self, path: str) -> Any:
+    def api_url(self) -> str:
         service = next(
             s for s in self.get("services")["items"] if s["metadata"]["name"].endswith("-api")
         )
-        address, port = service["spec"]["clusterIP"], service["spec"]["ports"][0]["port"]
-        with urllib.request.urlopen(f"http://{address}:{port}{path}", timeout=10) as answer:
+        return f"http://{service['spec']['clusterIP']}:{service['spec']['ports'][0]['port']}"
+
+    def api(self, path: str) -> Any:
+        with urllib.request.urlopen(f"{self.api_url()}{path}", timeout=10) as answer:
             return json.load(answer)
 
     def indexed(self, camera: str) -> list[dict[str, Any]]:
@@ -211,6 +214,21 @@ def test_a_camera_records_from_the_real_image(release: Release) -> None:
     release.wait(lambda: release.phase("front") == "Recording", 60, "front Recording")
     table = release.kubectl("get", "cam", "front").stdout
     assert "Recording" in table and pod["metadata"]["name"] in table
+
+
+def test_live_and_export_through_the_service(release: Release, tmp_path: Path) -> None:
+    # The API pod opens the camera itself (its URL needs no credentials) with the ffmpeg
+    # of the worker image, and exports what the worker recorded on the shared volume.
+    base = f"{release.api_url()}/api/v1/cameras/front"
+    with urllib.request.urlopen(f"{base}/live", timeout=30) as live:
+        assert live.headers["Content-Type"].startswith('video/mp4; codecs="avc1.')
+        assert live.read(8)[4:8] == b"ftyp"
+    first, second = release.indexed("front")[:2]
+    start, end = first["start"], second["end"]
+    with urllib.request.urlopen(f"{base}/export?from={start}&to={end}", timeout=60) as answer:
+        (tmp_path / "export.mp4").write_bytes(answer.read())
+    # A segment starts at a keyframe: the export is the range, give or take a frame.
+    assert abs(playable_seconds(tmp_path / "export.mp4") - (end - start)) < 1.0
 
 
 def test_a_deleted_worker_pod_is_replaced_and_nothing_is_lost(release: Release) -> None:
