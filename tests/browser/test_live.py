@@ -2,7 +2,7 @@
 
 Covers: the camera page opens live and its video advances with a changing picture,
 within 2 s of the newest fragment; the grid's live tiles play; leaving the page closes
-the one camera connection the viewers shared.
+the one camera connection the viewers shared; a camera that cannot be watched says why.
 """
 
 from __future__ import annotations
@@ -88,3 +88,13 @@ def test_grid_switches_to_live_tiles(browser: WebDriver, live_server: ApiProcess
     finally:
         browser.find_element(By.ID, "live-tiles").click()  # off again: remembered per browser
     wait_until(lambda: not ffmpeg_children(live_server), 20, "the live ffmpeg to stop")
+
+
+def test_a_camera_that_cannot_be_watched_says_why(
+    browser: WebDriver, live_server: ApiProcess
+) -> None:
+    for camera, words in [("off", "is disabled"), ("secret", "credentials")]:
+        browser.get(f"{live_server.url}/cameras/{camera}")
+        WebDriverWait(browser, 20).until(
+            lambda d, words=words: words in d.find_element(By.ID, "now-playing").text
+        )

@@ -4,7 +4,7 @@
 window.SpectareLive = (() => {
   const MAX_LAG = 1.5;      // seconds behind the newest picture before jumping ahead
   const KEEP = 10;          // seconds of picture kept behind the playhead
-  const RETRY_MS = 3000;
+  const RETRY_MS = [3000, 30000];  // first wait, longest wait (doubling in between)
 
   /** Play ``url`` live in ``video``; returns a function that stops it. ``onState`` hears
    *  "connecting", "live" or an error message. */
@@ -12,6 +12,7 @@ window.SpectareLive = (() => {
     let stopped = false;
     let controller = null;
     let retry = null;
+    let wait = RETRY_MS[0];
 
     async function connect() {
       controller = new AbortController();
@@ -20,11 +21,12 @@ window.SpectareLive = (() => {
       if (!response.ok) {
         let message = `${response.status}`;
         try { message = (await response.json()).message; } catch (e) { /* not JSON */ }
-        throw new Error(message);
+        // 4xx (unknown or disabled camera, not signed in) will not mend by itself.
+        throw Object.assign(new Error(message), { final: response.status < 500 });
       }
       const type = response.headers.get("Content-Type");
       if (!window.MediaSource || !MediaSource.isTypeSupported(type)) {
-        throw new Error(`this browser cannot play ${type} live`);
+        throw Object.assign(new Error(`this browser cannot play ${type} live`), { final: true });
       }
       const source = new MediaSource();
       video.src = URL.createObjectURL(source);
@@ -38,6 +40,7 @@ window.SpectareLive = (() => {
         if (done || stopped) return;
         await settled(buffer, () => buffer.appendBuffer(value));
         await keepUp(buffer);
+        wait = RETRY_MS[0];
         onState("live");
       }
     }
@@ -76,8 +79,11 @@ window.SpectareLive = (() => {
       } catch (e) {
         if (stopped) return;
         onState(e.message);
+        if (e.final) return;
       }
-      if (!stopped) retry = setTimeout(run, RETRY_MS);
+      if (stopped) return;
+      retry = setTimeout(run, wait);
+      wait = Math.min(wait * 2, RETRY_MS[1]);
     }
 
     run();
