@@ -11,10 +11,10 @@ from spectare.api.auth import install_auth
 from spectare.api.context import Services, StoreHolder, attach
 from spectare.api.cors import install_cors, origins_from
 from spectare.api.errors import install_error_handlers
-from spectare.api.livehub import Sources
 from spectare.api.routes import cameras, events, footage, streams, system, ui
 from spectare.api.sources import store_sources
 from spectare.api.streams import install as install_streams
+from spectare.live.hub import Sources
 from spectare.logs import get_logger
 from spectare.settings import Settings
 from spectare.store import Store

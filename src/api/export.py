@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from spectare.api.procs import stop_process
+from spectare.live.procs import stop_process
 from spectare.logs import get_logger
 from spectare.store import Footage
 

@@ -10,9 +10,9 @@ from waitress import create_server, wasyncore
 
 from spectare.api.app import create_app
 from spectare.api.context import services
-from spectare.api.livehub import Sources
 from spectare.api.streams import STREAM_SLOTS, streams_of
 from spectare.errors import UserError, port_taken
+from spectare.live.hub import Sources
 from spectare.logs import get_logger
 from spectare.settings import Settings
 from spectare.store import Store

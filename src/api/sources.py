@@ -9,8 +9,8 @@ URL needs no credentials; for one with a password it knows none (see ``store_sou
 from __future__ import annotations
 
 from spectare.api.context import StoreHolder
-from spectare.api.live import LiveInput
-from spectare.api.livehub import Sources
+from spectare.live.feed import LiveInput
+from spectare.live.hub import Sources
 from spectare.redact import MASK
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from flask import Flask
 
 from spectare.api.export import ExportStream
-from spectare.api.livehub import LiveHub, Sources
+from spectare.live.hub import LiveHub, Sources
 
 _KEY = "spectare.streams"
 #: Live viewers and exports at once, per API process (the server runs more threads).

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from spectare.api.live import LiveInput
-from spectare.api.livehub import Sources
+from spectare.live.feed import LiveInput
+from spectare.live.hub import Sources
 from spectare.manifests import Manifests
 from spectare.redact import register_secret, with_credentials
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from spectare.api import mp4
 from spectare.api.export import Piece, concat_list, plan
-from spectare.api.live import VIEWER_QUEUE, LiveFeed, LiveInput, live_command
+from spectare.live import mp4
+from spectare.live.feed import VIEWER_QUEUE, LiveFeed, LiveInput, live_command
 from spectare.store import Footage
 
 FRAGMENTED = ["-movflags", "frag_keyframe+empty_moov+default_base_moof", "-frag_duration", "200000"]

@@ -10,13 +10,13 @@ from flask import Blueprint, Response, current_app
 from spectare.api.context import services
 from spectare.api.errors import ApiError
 from spectare.api.export import ExportFailed, ExportStream, plan
-from spectare.api.live import LiveFeed, Viewer
-from spectare.api.livehub import NoSource
 from spectare.api.params import ExportQuery, query
 from spectare.api.routes.common import NOT_FOUND, require_camera
 from spectare.api.schemas import Error
 from spectare.api.spec import Body, Reply, operation
 from spectare.api.streams import Closing, Streams, streams_of
+from spectare.live.feed import LiveFeed, Viewer
+from spectare.live.hub import NoSource
 from spectare.logs import get_logger
 from spectare.store import Footage, Store
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from spectare.api.live import LiveFeed, LiveInput, Viewer, live_command
+from spectare.live.feed import LiveFeed, LiveInput, Viewer, live_command
 from spectare.logs import get_logger
 
 log = get_logger(__name__)

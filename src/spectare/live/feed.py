@@ -18,8 +18,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from spectare.api import mp4
-from spectare.api.procs import stop_process
+from spectare.live import mp4
+from spectare.live.procs import stop_process
 from spectare.logs import get_logger
 from spectare.redact import scrub
 
