@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from flask import Flask, Response, g, request
 
@@ -39,7 +40,10 @@ def create_app(
     stores = StoreHolder(settings.store, store, settings.store_deadline_seconds)
     attach(app, Services(settings=settings, stores=stores))
     install_streams(
-        app, live_sources or store_sources(stores), settings.ffmpeg, settings.rw_timeout_seconds
+        app,
+        live_sources or store_sources(stores, Path(settings.footage_dir)),
+        settings.ffmpeg,
+        settings.rw_timeout_seconds,
     )
     for module in (cameras, footage, events, streams, system, ui):
         app.register_blueprint(module.bp)

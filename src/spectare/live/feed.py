@@ -34,18 +34,24 @@ _END = b""
 
 @dataclass(frozen=True)
 class LiveInput:
-    """Where a camera's stream is: the URL (credentials filled in) and the RTSP transport."""
+    """Where a camera's stream is: the URL (credentials filled in) and the RTSP transport,
+    or a worker's relay (http) and the token it wants."""
 
     url: str
     transport: str = "tcp"
+    token: str | None = None
 
 
 def live_command(ffmpeg: str, source: LiveInput, rw_timeout_seconds: float) -> list[str]:
     """ffmpeg copying the camera's video into fragments of about 0.2 s on stdout."""
     cmd = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "level+warning", "-nostats"]
+    timeout = str(int(rw_timeout_seconds * 1_000_000))
     if source.url.startswith(("rtsp://", "rtsps://")):
-        cmd += ["-rtsp_transport", source.transport]
-        cmd += ["-timeout", str(int(rw_timeout_seconds * 1_000_000))]
+        cmd += ["-rtsp_transport", source.transport, "-timeout", timeout]
+    elif source.url.startswith("http"):
+        cmd += ["-rw_timeout", timeout]
+        if source.token:
+            cmd += ["-headers", f"Authorization: Bearer {source.token}\r\n"]
     cmd += ["-analyzeduration", "1000000", "-probesize", "1000000", "-fflags", "+genpts+nobuffer"]
     cmd += ["-i", source.url, "-map", "0:v:0", "-c", "copy", "-an", "-sn", "-dn"]
     cmd += ["-f", "mp4", "-movflags", "frag_keyframe+empty_moov+default_base_moof"]
