@@ -10,6 +10,7 @@ stopped worker withdraws its announcement.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -64,10 +65,8 @@ def ffmpegs(pid: int, kind: str) -> int:
     (live; the indexer's short-lived analyses are neither)."""
     count = 0
     for child in psutil.Process(pid).children():
-        try:
+        with contextlib.suppress(psutil.Error):  # ended meanwhile
             count += child.name() == "ffmpeg" and kind in child.cmdline()
-        except psutil.Error:
-            pass  # ended meanwhile
     return count
 
 
