@@ -7,7 +7,8 @@ on the node's address. In order, as a user would meet them:
 * the chart comes up: the operator in its own pod under the chart's RBAC, the API ready;
 * a Camera records: a worker pod from the real image, playable segments on the volume,
   listed by the API through its Service, `kubectl get cam` says Recording;
-* the API pod streams the camera live and exports recorded footage as one MP4;
+* the API pod streams the camera live and exports recorded footage as one MP4; a camera
+  that needs a password is watched through its worker's relay (only it has the Secret);
 * a deleted worker pod is replaced, and nothing is lost or indexed twice;
 * a disabled, then deleted Camera: its pod goes, its footage stays;
 * a worker stays within the chart's memory limit over 5 minutes of recording;
@@ -229,6 +230,30 @@ def test_live_and_export_through_the_service(release: Release, tmp_path: Path) -
         (tmp_path / "export.mp4").write_bytes(answer.read())
     # A segment starts at a keyframe: the export is the range, give or take a frame.
     assert abs(playable_seconds(tmp_path / "export.mp4") - (end - start)) < 1.0
+
+
+def test_live_of_a_camera_that_needs_a_password(
+    release: Release, demo_cameras: DemoCameraFactory
+) -> None:
+    password = "Gate-Secret-5"
+    camera = demo_cameras(
+        host=release.cluster.node_ip, paths=["/gate"], username="viewer", password=password
+    )
+    release.kubectl("create", "secret", "generic", "gate-cam", "--from-literal=username=viewer",
+                    f"--from-literal=password={password}")  # fmt: skip
+    release.apply_camera(
+        "gate", url=camera.url("/gate", credentials=False), credentialsSecret="gate-cam"
+    )
+    try:
+        release.wait(lambda: release.phase("gate") == "Recording", 120, "gate Recording")
+        url = f"{release.api_url()}/api/v1/cameras/gate/live"
+        with urllib.request.urlopen(url, timeout=30) as live:
+            assert live.headers["Content-Type"].startswith('video/mp4; codecs="avc1.')
+            assert live.read(8)[4:8] == b"ftyp" and len(live.read(20_000)) == 20_000
+        logs = release.kubectl("logs", "-l", "app.kubernetes.io/component=api").stdout
+        assert password not in logs
+    finally:
+        release.kubectl("delete", "camera", "gate", "--wait=true")
 
 
 def test_a_deleted_worker_pod_is_replaced_and_nothing_is_lost(release: Release) -> None:
