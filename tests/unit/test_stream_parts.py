@@ -3,7 +3,8 @@
 Covers: MP4 boxes cut from a pipe, keyframe fragments as ffprobe sees them, the codec
 string MSE needs; the live ffmpeg command (stream copy, short fragments); a live feed
 fanning out to viewers, priming a late viewer at a keyframe and dropping a stalled one;
-the export plan (in/out points, overlaps, files gone) and its concat script.
+the export plan (in/out points, overlaps, files gone) and its concat script; a worker
+relay's announcement (replaced whole, withdrawn only by its own worker).
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ import pytest
 
 from spectare.api.export import Piece, concat_list, plan
 from spectare.live import mp4
+from spectare.live.announce import (
+    Announcement,
+    announce,
+    announcement_path,
+    read_announcement,
+    withdraw,
+)
 from spectare.live.feed import VIEWER_QUEUE, LiveFeed, LiveInput, live_command
 from spectare.store import Footage
 
@@ -118,3 +126,22 @@ def test_concat_script_quotes_paths() -> None:
         "ffconcat version 1.0", "file '/f/it'\\''s.mp4'", "inpoint 1.500",
         "file '/f/b.mp4'", "outpoint 2.000",
     ]  # fmt: skip
+
+
+def test_an_announcement_is_replaced_whole_and_withdrawn_by_its_own_worker(
+    tmp_path: Path,
+) -> None:
+    path = announcement_path(tmp_path, "gate")
+    assert read_announcement(path) is None
+    announce(path, Announcement("http://10.0.0.5:4100/live", "t0k3n", "worker-a"))
+    announce(path, Announcement("http://10.0.0.6:4200/live", "t0k3n2", "worker-b"))
+    assert read_announcement(path) == Announcement(
+        "http://10.0.0.6:4200/live", "t0k3n2", "worker-b"
+    )
+    assert [p.name for p in path.parent.iterdir()] == [".live.json"]  # no temporary left
+    withdraw(path, "worker-a")  # an older worker leaving must not remove the new one's
+    assert path.exists()
+    withdraw(path, "worker-b")
+    assert not path.exists()
+    path.write_text("{not json")
+    assert read_announcement(path) is None
