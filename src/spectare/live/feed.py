@@ -119,7 +119,10 @@ class LiveFeed:
             self._command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         log.info("live.started", camera=self.camera, pid=self._process.pid)
-        threading.Thread(target=self._read_log, name=f"live-log-{self.camera}", daemon=True).start()
+        self._log_thread = threading.Thread(
+            target=self._read_log, name=f"live-log-{self.camera}", daemon=True
+        )
+        self._log_thread.start()
         threading.Thread(target=self._pump, name=f"live-{self.camera}", daemon=True).start()
 
     def join(self) -> Viewer | None:
@@ -174,6 +177,7 @@ class LiveFeed:
         finally:
             pipe.close()
         if self.init is None:
+            self._log_thread.join(2.0)  # ffmpeg's last words say why
             self.error = "; ".join(scrub(line) for line in self.tail) or reason
         self.close(reason)
 
