@@ -30,7 +30,8 @@ def create_app(
 
     The store is opened on first use when not given, so the app starts (and answers
     ``/healthz``) while the store is still coming up. ``live_sources`` says where each
-    camera's stream is (default: the URL the store mirrors, see ``sources``).
+    camera's stream is (default: its worker's relay or the URL the store mirrors, see
+    ``sources``).
     """
     # static_folder=None: the UI serves its files through a documented route of its own.
     app = Flask(__name__, static_folder=None, template_folder="templates")
