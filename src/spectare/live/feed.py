@@ -52,7 +52,12 @@ def live_command(ffmpeg: str, source: LiveInput, rw_timeout_seconds: float) -> l
         cmd += ["-rw_timeout", timeout]
         if source.token:
             cmd += ["-headers", f"Authorization: Bearer {source.token}\r\n"]
-    cmd += ["-analyzeduration", "1000000", "-probesize", "1000000", "-fflags", "+genpts+nobuffer"]
+    if source.token is None:
+        cmd += ["-analyzeduration", "1000000", "-probesize", "1000000"]
+    else:
+        # A relay's stream opens with its moov, which says all there is to know.
+        cmd += ["-analyzeduration", "0", "-probesize", "32", "-fpsprobesize", "0"]
+    cmd += ["-fflags", "+genpts+nobuffer"]
     cmd += ["-i", source.url, "-map", "0:v:0", "-c", "copy", "-an", "-sn", "-dn"]
     cmd += ["-f", "mp4", "-movflags", "frag_keyframe+empty_moov+default_base_moof"]
     cmd += ["-frag_duration", "200000", "-flush_packets", "1", "pipe:1"]
