@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from flask import Flask, Response, g, request
 
@@ -11,7 +12,10 @@ from spectare.api.auth import install_auth
 from spectare.api.context import Services, StoreHolder, attach
 from spectare.api.cors import install_cors, origins_from
 from spectare.api.errors import install_error_handlers
-from spectare.api.routes import cameras, events, footage, system, ui
+from spectare.api.routes import cameras, events, footage, streams, system, ui
+from spectare.api.sources import store_sources
+from spectare.api.streams import install as install_streams
+from spectare.live.hub import Sources
 from spectare.logs import get_logger
 from spectare.settings import Settings
 from spectare.store import Store
@@ -19,25 +23,30 @@ from spectare.store import Store
 log = get_logger(__name__)
 
 
-def create_app(settings: Settings, store: Store | None = None) -> Flask:
+def create_app(
+    settings: Settings, store: Store | None = None, live_sources: Sources | None = None
+) -> Flask:
     """The API and web UI, reading ``store`` (or the one ``settings.store`` names).
 
     The store is opened on first use when not given, so the app starts (and answers
-    ``/healthz``) while the store is still coming up.
+    ``/healthz``) while the store is still coming up. ``live_sources`` says where each
+    camera's stream is (default: its worker's relay or the URL the store mirrors, see
+    ``sources``).
     """
     # static_folder=None: the UI serves its files through a documented route of its own.
     app = Flask(__name__, static_folder=None, template_folder="templates")
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024, JSON_SORT_KEYS=False)
     # An empty segment (/footage//video) is a 404, not an HTML redirect elsewhere.
     app.url_map.merge_slashes = False
-    attach(
+    stores = StoreHolder(settings.store, store, settings.store_deadline_seconds)
+    attach(app, Services(settings=settings, stores=stores))
+    install_streams(
         app,
-        Services(
-            settings=settings,
-            stores=StoreHolder(settings.store, store, settings.store_deadline_seconds),
-        ),
+        live_sources or store_sources(stores, Path(settings.footage_dir)),
+        settings.ffmpeg,
+        settings.rw_timeout_seconds,
     )
-    for module in (cameras, footage, events, system, ui):
+    for module in (cameras, footage, events, streams, system, ui):
         app.register_blueprint(module.bp)
     install_error_handlers(app)
     install_auth(app)

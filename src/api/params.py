@@ -89,6 +89,13 @@ class EventQuery(_Query):
     limit: int = Field(default=500, ge=1, le=5000, description="Most events returned.")
 
 
+class ExportQuery(_Query):
+    """Which part of a camera's footage to export: a time range, both ends required."""
+
+    from_: Timestamp = Field(alias="from", description="Start of the range.")
+    to: Timestamp = Field(description="End of the range (after from).")
+
+
 class LoginForm(_Query):
     """The web UI's sign-in form."""
 

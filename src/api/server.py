@@ -10,16 +10,23 @@ from waitress import create_server, wasyncore
 
 from spectare.api.app import create_app
 from spectare.api.context import services
+from spectare.api.streams import STREAM_SLOTS, streams_of
 from spectare.errors import UserError, port_taken
+from spectare.live.hub import Sources
 from spectare.logs import get_logger
 from spectare.settings import Settings
 from spectare.store import Store
 
 log = get_logger(__name__)
 
-#: Request threads. Media goes out through waitress's async channel, not these threads,
-#: so a few serve many players; the rest is short store reads.
-THREADS = 8
+#: Request threads. Media files go out through waitress's async channel, not these
+#: threads, so a few serve many players; live views and exports hold a thread each, so
+#: they get STREAM_SLOTS of them and the rest is always left for short requests.
+THREADS = STREAM_SLOTS + 8
+#: Bytes a streamed response (live, export) may have waiting for a slow client before its
+#: thread waits too: the backpressure reaches ffmpeg (export) or the viewer's queue, which
+#: drops it (live). Waitress's default, 16 MiB, would spill to /tmp files per client.
+OUTBUF_BYTES = 1024 * 1024
 #: How long stopping waits for request threads and the loop.
 STOP_SECONDS = 10.0
 
@@ -33,9 +40,11 @@ class ApiServer:
     that guarantees the trigger is still open.
     """
 
-    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+    def __init__(
+        self, settings: Settings, store: Store | None = None, live_sources: Sources | None = None
+    ) -> None:
         self.settings = settings
-        self.app = create_app(settings, store)
+        self.app = create_app(settings, store, live_sources)
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._port: int | None = None
@@ -65,6 +74,7 @@ class ApiServer:
                 host=self.settings.api_host,
                 port=self.settings.api_port,
                 threads=THREADS,
+                outbuf_high_watermark=OUTBUF_BYTES,
                 ident="spectare",
                 clear_untrusted_proxy_headers=True,
             )
@@ -102,9 +112,11 @@ class ApiServer:
         except KeyboardInterrupt:
             pass
         finally:
-            # Stop accepting, let request threads finish (or cancel what is queued), then
-            # close every socket, the trigger last, with the lock that stop() pulls under.
+            # Stop accepting, end live views and exports (their ffmpeg stops, their thread
+            # returns), let request threads finish (or cancel what is queued), then close
+            # every socket, the trigger last, with the lock that stop() pulls under.
             server.accepting = False
+            streams_of(self.app).close()
             server.task_dispatcher.shutdown(cancel_pending=True, timeout=STOP_SECONDS)
             with self._lock:
                 self._closed = True

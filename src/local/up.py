@@ -12,6 +12,7 @@ from types import FrameType
 from spectare.api import ApiServer
 from spectare.demo import DemoCamera, DemoCameraPortInUse
 from spectare.errors import UserError, ensure_writable, port_taken
+from spectare.local.live import manifest_sources
 from spectare.local.pool import LocalPool
 from spectare.local.status import StatusPrinter
 from spectare.logs import get_logger
@@ -78,7 +79,7 @@ def run_up(base: Settings, manifests: Manifests, options: UpOptions) -> int:
             manifests = follow_demo_camera(manifests, camera.port)
         store = open_store(settings.store, deadline=settings.store_deadline_seconds)
         stack.callback(store.close)
-        api = ApiServer(settings, store=store)
+        api = ApiServer(settings, store=store, live_sources=manifest_sources(manifests))
         try:
             api.start()
         except OSError as exc:

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     rw_timeout_seconds: float = Field(
         default=10.0, gt=0, description="A camera silent this long counts as dropped."
     )
+    live_relay_host: str = Field(
+        default="127.0.0.1",
+        description="Address the worker's live relay listens on, for the API to watch the "
+        "camera through it (the worker image says 0.0.0.0); empty: no relay.",
+    )
     stall_seconds: float = Field(
         default=15.0,
         gt=0,
@@ -82,6 +87,11 @@ class Settings(BaseSettings):
     api_cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Origins allowed to call the API from a browser (CORS); none by default.",
+    )
+    api_export_max_seconds: float = Field(
+        default=6 * 3600.0,
+        gt=0,
+        description="Longest time range one export may cover; longer ones are refused (422).",
     )
 
     # -- pool (local and Kubernetes) ------------------------------------------------------------

@@ -14,6 +14,7 @@ from types import FrameType
 
 from spectare import exits
 from spectare.layout import incoming_dir, snapshot_path
+from spectare.live.feed import LiveInput
 from spectare.logs import get_logger
 from spectare.model import CameraSpec, Phase
 from spectare.redact import register_secret, with_credentials
@@ -23,6 +24,7 @@ from spectare.worker.backoff import HEALTHY_RUN_SECONDS, next_delay
 from spectare.worker.ffmpeg import Cause, RecordJob, classify_exit, record_command
 from spectare.worker.recorder import Recorder
 from spectare.worker.recovery import recover
+from spectare.worker.relay import start_relay
 from spectare.worker.retention import apply_retention
 from spectare.worker.segments import Indexer, Tools
 from spectare.worker.storage import StorageError, check_footage_root
@@ -101,6 +103,9 @@ class Worker:
         beat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
         beat.start()
         indexing = threading.Thread(target=self._index_loop, name="indexer", daemon=True)
+        job = self._job()
+        relay = start_relay(self.root, self.camera, LiveInput(job.url, self.spec.transport.value),
+                            self.settings)  # fmt: skip
         try:
             incoming_dir(self.root, self.camera).mkdir(parents=True, exist_ok=True)
             recovered = recover(self.root, self.indexer, keep_run=self.run_id)
@@ -108,6 +113,8 @@ class Worker:
             indexing.start()
             self._record_loop()
         finally:
+            if relay is not None:
+                relay.stop()
             self._finished.put(None)
             if indexing.is_alive():
                 indexing.join()

@@ -13,7 +13,16 @@ from apiharness.fixtures import (
     api_token,
     clips,
     dataset,
+    live_server,
     start_server,
 )
 
-__all__ = ["api", "api_private", "api_token", "clips", "dataset", "start_server"]
+__all__ = [
+    "api",
+    "api_private",
+    "api_token",
+    "clips",
+    "dataset",
+    "live_server",
+    "start_server",
+]

@@ -17,10 +17,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 
 from apiharness.dataset import Dataset
-from apiharness.fixtures import StartServer, clips, dataset, start_server
+from apiharness.fixtures import StartServer, clips, dataset, live_server, start_server
 from apiharness.server import ApiProcess
 
-__all__ = ["clips", "dataset", "start_server"]
+__all__ = ["clips", "dataset", "live_server", "start_server"]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

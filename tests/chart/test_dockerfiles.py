@@ -133,6 +133,8 @@ def check_worker_ffmpeg(all_stages: list[list[tuple[str, str]]], args: dict[str,
                for f in chain.split(",")}  # fmt: skip
     assert filters and filters <= _configure_list(runs, "filter"), filters
     assert {"rtsp", "mov", "mpegts", "matroska"} <= _configure_list(runs, "demuxer")
+    # The API runs this image too: exports join segments with the concat demuxer.
+    assert "concat" in _configure_list(runs, "demuxer")
     assert {"h264", "hevc"} <= _configure_list(runs, "decoder")
     assert {"tcp", "udp", "tls", "file", "pipe"} <= _configure_list(runs, "protocol")
     copies = [r for w, r in final if w == "COPY" and "--from=ffmpeg" in r]

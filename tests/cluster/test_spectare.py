@@ -7,6 +7,8 @@ on the node's address. In order, as a user would meet them:
 * the chart comes up: the operator in its own pod under the chart's RBAC, the API ready;
 * a Camera records: a worker pod from the real image, playable segments on the volume,
   listed by the API through its Service, `kubectl get cam` says Recording;
+* the API pod streams the camera live and exports recorded footage as one MP4; a camera
+  that needs a password is watched through its worker's relay (only it has the Secret);
 * a deleted worker pod is replaced, and nothing is lost or indexed twice;
 * a disabled, then deleted Camera: its pod goes, its footage stays;
 * a worker stays within the chart's memory limit over 5 minutes of recording;
@@ -112,12 +114,14 @@ class Release:
     def phase(self, camera: str) -> str:
         return str(self.get("camera", camera).get("status", {}).get("phase", ""))
 
-    def api(self, path: str) -> Any:
+    def api_url(self) -> str:
         service = next(
             s for s in self.get("services")["items"] if s["metadata"]["name"].endswith("-api")
         )
-        address, port = service["spec"]["clusterIP"], service["spec"]["ports"][0]["port"]
-        with urllib.request.urlopen(f"http://{address}:{port}{path}", timeout=10) as answer:
+        return f"http://{service['spec']['clusterIP']}:{service['spec']['ports'][0]['port']}"
+
+    def api(self, path: str) -> Any:
+        with urllib.request.urlopen(f"{self.api_url()}{path}", timeout=10) as answer:
             return json.load(answer)
 
     def indexed(self, camera: str) -> list[dict[str, Any]]:
@@ -211,6 +215,45 @@ def test_a_camera_records_from_the_real_image(release: Release) -> None:
     release.wait(lambda: release.phase("front") == "Recording", 60, "front Recording")
     table = release.kubectl("get", "cam", "front").stdout
     assert "Recording" in table and pod["metadata"]["name"] in table
+
+
+def test_live_and_export_through_the_service(release: Release, tmp_path: Path) -> None:
+    # The API pod opens the camera itself (its URL needs no credentials) with the ffmpeg
+    # of the worker image, and exports what the worker recorded on the shared volume.
+    base = f"{release.api_url()}/api/v1/cameras/front"
+    with urllib.request.urlopen(f"{base}/live", timeout=30) as live:
+        assert live.headers["Content-Type"].startswith('video/mp4; codecs="avc1.')
+        assert live.read(8)[4:8] == b"ftyp"
+    first, second = release.indexed("front")[:2]
+    start, end = first["start"], second["end"]
+    with urllib.request.urlopen(f"{base}/export?from={start}&to={end}", timeout=60) as answer:
+        (tmp_path / "export.mp4").write_bytes(answer.read())
+    # A segment starts at a keyframe: the export is the range, give or take a frame.
+    assert abs(playable_seconds(tmp_path / "export.mp4") - (end - start)) < 1.0
+
+
+def test_live_of_a_camera_that_needs_a_password(
+    release: Release, demo_cameras: DemoCameraFactory
+) -> None:
+    password = "Gate-Secret-5"
+    camera = demo_cameras(
+        host=release.cluster.node_ip, paths=["/gate"], username="viewer", password=password
+    )
+    release.kubectl("create", "secret", "generic", "gate-cam", "--from-literal=username=viewer",
+                    f"--from-literal=password={password}")  # fmt: skip
+    release.apply_camera(
+        "gate", url=camera.url("/gate", credentials=False), credentialsSecret="gate-cam"
+    )
+    try:
+        release.wait(lambda: release.phase("gate") == "Recording", 120, "gate Recording")
+        url = f"{release.api_url()}/api/v1/cameras/gate/live"
+        with urllib.request.urlopen(url, timeout=30) as live:
+            assert live.headers["Content-Type"].startswith('video/mp4; codecs="avc1.')
+            assert live.read(8)[4:8] == b"ftyp" and len(live.read(20_000)) == 20_000
+        logs = release.kubectl("logs", "-l", "app.kubernetes.io/component=api").stdout
+        assert password not in logs
+    finally:
+        release.kubectl("delete", "camera", "gate", "--wait=true")
 
 
 def test_a_deleted_worker_pod_is_replaced_and_nothing_is_lost(release: Release) -> None:

@@ -38,7 +38,7 @@ bp = Blueprint("ui", __name__)
 
 #: Only our own files; no inline script or style, so an injected tag cannot run.
 _CSP = (
-    "default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; "
+    "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; style-src 'self'; "
     "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
     "form-action 'self'"
 )

@@ -1,5 +1,6 @@
-// A camera's page: timeline of segments (gaps visible, motion events marked) and a player.
-// A click on the timeline plays that moment; playback runs on into the next segment.
+// A camera's page: the camera live, and below it a timeline of segments (gaps visible,
+// motion events marked). A click on the timeline plays that moment; playback runs on into
+// the next segment; "Live" goes back to the camera.
 "use strict";
 (() => {
   const S = window.Spectare;
@@ -15,6 +16,7 @@
   const ticks = document.getElementById("ticks");
   const range = document.getElementById("range");
   const nowPlaying = document.getElementById("now-playing");
+  const liveButton = document.getElementById("go-live");
 
   const MAX_PAGES = 100;         // 100 000 segments: more than a day of 1 s segments
   const MAX_DRAWN = 3000;        // beyond this, touching segments are drawn as one block
@@ -25,6 +27,7 @@
   let segments = [];             // in view, by start
   let current = null;            // segment playing
   let pendingOffset = 0;         // seek once the new source knows its duration
+  let stopLive = null;           // set while the player shows the camera live
 
   const viewEnd = () => end ?? Date.now() / 1000;
 
@@ -110,6 +113,7 @@
       evLayer.append(el);
     }
     drawTicks(from, to);
+    root.dispatchEvent(new CustomEvent("view", { detail: { from, span } }));
     range.textContent = `${S.fmtDateTime(from)} – ${S.fmtDateTime(to)} · ${segments.length} segments`;
     movePlayhead();
   }
@@ -144,7 +148,33 @@
     if (el) el.classList.add("playing");
   }
 
+  function goLive() {
+    if (stopLive) return;
+    current = null;
+    markPlaying();
+    playhead.hidden = true;
+    video.dataset.mode = "live";
+    delete video.dataset.segment;
+    liveButton.classList.add("on");
+    let shown = null;
+    stopLive = window.SpectareLive.play(video, `${base}/live`, (state) => {
+      if (state === shown) return;
+      shown = state;
+      nowPlaying.textContent = state === "live" ? "Live"
+        : state === "connecting" ? "Connecting to the camera…" : `Live view: ${state}`;
+    });
+  }
+
+  function leaveLive() {
+    if (!stopLive) return;
+    stopLive();
+    stopLive = null;
+    video.dataset.mode = "playback";
+    liveButton.classList.remove("on");
+  }
+
   function play(segment, offset) {
+    leaveLive();
     current = segment;
     pendingOffset = offset;
     video.dataset.segment = segment.id;
@@ -222,8 +252,10 @@
     });
   }
   document.querySelector("[data-live]").addEventListener("click", () => { end = null; load(); });
+  liveButton.addEventListener("click", () => { end = null; load(); goLive(); });
 
   load();
+  goLive();
   // Following "now": new segments appear by themselves.
   setInterval(() => { if (end === null) load(); }, 15000);
 })();

@@ -11,6 +11,7 @@ import pytest
 from apiharness.dataset import SECRET, STALE_SECONDS, Dataset, build
 from apiharness.footage import ClipMaker
 from apiharness.server import ApiProcess
+from spectare.store import CameraInfo, open_store
 
 TOKEN = "test-token-6f1d2c"
 
@@ -52,6 +53,33 @@ def start_server(
         server.stop()
     leaks = [s.log_path for s in started if SECRET in s.log()]
     assert not leaks, f"a camera password reached the API log: {leaks}"
+
+
+@pytest.fixture(scope="session")
+def live_server(
+    start_server: StartServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ApiProcess]:
+    """An API over a store of its own whose camera "demo" is a real demo camera (a
+    moving scene); "secret" needs credentials the API does not have."""
+    # Imported here: the harness package is on the path only once the root conftest ran.
+    from harness.rtsp import DemoCameraFactory
+
+    base = tmp_path_factory.mktemp("live")
+    with DemoCameraFactory(
+        base / "cameras", width=320, height=180, fps=15, bitrate_kbps=300, gop_seconds=1
+    ) as cameras:
+        camera = cameras(scene=True)
+        store_url = f"sqlite:///{base / 'spectare.db'}"
+        store = open_store(store_url)
+        store.upsert_camera(CameraInfo(id="demo", display_name="Demo", url=camera.url("/demo")))
+        store.upsert_camera(
+            CameraInfo(id="secret", display_name="Secret", url="rtsp://admin:***@127.0.0.1:9/x")
+        )
+        store.upsert_camera(
+            CameraInfo(id="off", display_name="Off", enabled=False, url=camera.url("/demo"))
+        )
+        store.close()
+        yield start_server("live", store_url)
 
 
 @pytest.fixture(scope="session")
