@@ -71,8 +71,20 @@ def step(ledger: Ledger, world: World, settings: OperatorSettings) -> tuple[Ledg
     waits = [now + wait for wait in actions.backoff.values()]
     draft.deadline = min(waits) if waits else None
     mirror.sync(draft, cameras)
-    writer.sync(draft, cameras, pods, now, settings.status_heartbeat_seconds)
+    # Pods first: while pods are being created (a burst of new Cameras), statuses wait
+    # and are then written once, in the state the pods have reached.
+    in_flight = 0 if _creating(draft) else max(1, int(settings.status_writes_per_second))
+    writer.sync(draft, cameras, pods, now, settings.status_heartbeat_seconds, in_flight)
     return draft.freeze(), draft.effects
+
+
+def _creating(draft: Draft) -> bool:
+    """Whether pod creates are in flight (a create retried after an error does not count:
+    its error is what the status must show)."""
+    return any(
+        slot.pending == CREATING and draft.decisions.get(key, Decision("")).kind != "error"
+        for key, slot in draft.slots.items()
+    )
 
 
 def _forget_gone(

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from spectare import supervision
 from spectare.operator.draft import Draft
 from spectare.operator.effects import RemoveCamera, UpsertCamera
 from spectare.operator.plan import CameraView, Key
 from spectare.store import CameraInfo, CameraRecord
-
-
-def camera_info(view: CameraView) -> CameraInfo | None:
-    """The row's spec part for a Camera; None for an invalid spec."""
-    return None if view.spec is None else supervision.camera_info(view.name, view.spec)
 
 
 def changes(
@@ -28,7 +22,7 @@ def changes(
     """
     wanted = {}
     for view in cameras.values():
-        info = camera_info(view)
+        info = view.store_info
         if info is not None:
             wanted[info.id] = info
     upserts = [info for name, info in wanted.items() if mirrored.get(name) != info]

@@ -1,7 +1,7 @@
 """Which Camera statuses to write (pure): when something a person cares about changed.
 
-One write per camera at a time; the heartbeat alone is written at most every
-``status_heartbeat_seconds``. The acting code rate limits the writes themselves.
+One write per camera at a time, and no more out at once than the acting code sends
+in a second; the heartbeat alone is written at most every ``status_heartbeat_seconds``.
 """
 
 from __future__ import annotations
@@ -42,12 +42,26 @@ def sync(
     pods: Mapping[Key, Sequence[PodView]],
     now: float,
     heartbeat_seconds: float,
+    in_flight: int,
 ) -> None:
-    """Decide the status writes that are due."""
+    """Decide the status writes that are due, at most ``in_flight`` out at once.
+
+    The acting code rate limits writes; a document waiting for its turn there would be
+    stale when sent (and need a second write), so the cameras beyond ``in_flight`` wait
+    for a later pass and get a fresh document then, the least recently written first.
+    """
     for key in set(draft.written) - set(cameras):
         del draft.written[key]
+    room = in_flight - len(draft.writing)
+    if room <= 0:
+        return
     current = current_pods(pods)
-    for key, camera in cameras.items():
+
+    def last_written(key: Key) -> float:
+        return draft.written[key][1] if key in draft.written else float("-inf")
+
+    for key in sorted(cameras, key=last_written):
+        camera = cameras[key]
         decision = draft.decisions.get(key, Decision("worker"))
         on_the_way = key not in current and draft.slots.get(key, Slot()).pending
         if key in draft.writing or (on_the_way and decision.kind != "error"):
@@ -59,6 +73,9 @@ def sync(
             continue
         draft.writing.add(key)
         draft.effects.append(WriteStatus(key, doc, dict(old)))
+        room -= 1
+        if room == 0:
+            return
 
 
 def written(draft: Draft, effect: WriteStatus, ok: bool, at: float) -> None:

@@ -5,6 +5,8 @@
   pod is on its way) and its spec mirrored into the store once;
 - the created pod is remembered as live; its status is written once per change,
   with an Event for a phase a person cares about;
+- no more status writes are out at once than a second's worth: the rest are
+  computed at a later pass, fresh; while pods are being created, statuses wait;
 - maxWorkers queues the rest: Queued is published to the store once and written to
   the Camera's status; a freed slot goes to the queued camera;
 - a disabled Camera loses its pod without counting a failure, and shows Disabled;
@@ -108,8 +110,11 @@ def test_max_workers_queues_the_rest_and_publishes_queued_once() -> None:
 
     effects = op.step(scan=[CameraRecord(id=n) for n in "abc"])
 
-    assert sorted(c.key for c in of(effects, CreatePod)) == [key("a"), key("b")]
+    creates = of(effects, CreatePod)
+    assert sorted(c.key for c in creates) == [key("a"), key("b")]
     assert of(effects, SetPhase) == [SetPhase("c", "Queued", QUEUED)]
+    assert not of(effects, WriteStatus)  # pods first: statuses wait for the creates
+    effects = op.step(*(Outcome(c, True, f"{c.key[1]}-1", op.now) for c in creates))
     (write,) = of(effects, WriteStatus)  # a and b have pods on the way
     assert write.key == key("c") and write.doc["phase"] == "Queued"
     assert write.doc["message"] == QUEUED
@@ -202,8 +207,25 @@ def test_a_restarted_operator_repeats_no_event_for_the_phase_shown() -> None:
                "conditions": []}  # fmt: skip
     op.add(replace(cam("c"), status=written), cam("a"), cam("b"))
     op.settings = op.settings.model_copy(update={"max_workers": 2})
-    effects = op.step()
+    creates = of(op.step(), CreatePod)
+    effects = op.step(*(Outcome(c, True, f"{c.key[1]}-1", op.now) for c in creates))
     writes = [w for w in of(effects, WriteStatus) if w.key == key("c")]
     assert writes and writes[0].old["phase"] == "Queued"
     assert not [e for e in of(op.step(Outcome(writes[0], True, at=op.now)), PostEvent)
                 if e.reason == "Queued"]  # fmt: skip
+
+
+def test_status_writes_out_at_once_are_capped_and_the_rest_computed_later() -> None:
+    op = Operator(status_writes_per_second=2)
+    op.add(*(cam(n, enabled=False) for n in "abc"))
+
+    first = of(op.step(), WriteStatus)
+
+    assert [w.key for w in first] == [key("a"), key("b")]  # c waits: no stale document
+    assert not of(op.step(), WriteStatus)  # both still out
+    op.add(cam("d"))
+    effects = op.step(Outcome(first[0], True, at=op.now))  # a is back, d is new
+    (create,) = of(effects, CreatePod)
+    assert not of(effects, WriteStatus)  # a pod is being created: statuses wait
+    (third,) = of(op.step(Outcome(create, True, "d-1", op.now)), WriteStatus)
+    assert third.key == key("c") and third.doc["phase"] == "Disabled"  # b is still out
