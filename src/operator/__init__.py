@@ -1,8 +1,15 @@
 """The Kubernetes operator: a worker pod per enabled Camera, status from the store.
 
-``run()`` is what ``spectare operator`` calls. The modules: ``handlers`` (kopf
-registrations, thin), ``plan``, ``pods``, ``status`` (pure decisions),
-``reconciler``, ``writer``, ``mirror`` and ``kube`` (the code that acts).
+``run()`` is what ``spectare operator`` calls. The modules:
+
+- ``handlers``: kopf registrations, thin; their state lives in kopf's ``memo``.
+- ``machine`` (pure): the state machine. A frozen ``ledger.Ledger`` and what a pass
+  observes (``ledger.World``) in; the next ledger and ``effects`` (plain data) out.
+  It composes ``orphans``, ``endings``, ``plan``, ``decisions``, ``mirror`` and
+  ``writer``, which decide on the explicit values of a ``draft.Draft``; ``pods`` and
+  ``status`` build manifests and status documents.
+- ``pool`` (the loop), ``act`` (performs effects, reports outcomes), ``kube`` (the
+  API calls), ``health`` (probes): the code that acts, thin.
 """
 
 from __future__ import annotations
@@ -31,15 +38,15 @@ def run(settings: Settings | None = None) -> None:
     """
     import kopf
 
-    from spectare.operator import handlers
+    from spectare.operator import handlers  # noqa: F401 - registers the handlers
 
     if isinstance(settings, OperatorSettings):
         ours = settings
     else:
         given = settings.model_dump(exclude_unset=True) if settings is not None else {}
         ours = load_settings(**given)
-    handlers.RUNTIME.settings = ours
     kopf.run(
+        memo=kopf.Memo(settings=ours),
         standalone=ours.peering is None,
         peering_name=ours.peering,
         priority=ours.peering_priority,

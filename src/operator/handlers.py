@@ -1,8 +1,10 @@
 """kopf registrations, thin: indices, wake-ups, login, startup and cleanup.
 
-Every decision lives in ``plan``, ``pods`` and ``status`` (pure); every write in
-``reconciler`` and ``kube``. Nothing here is a timer or a daemon (they would put a
-finalizer on each pod), and nothing is a change handler (nothing to persist).
+Every decision lives in ``machine`` and the pure modules it composes; every write in
+``act`` and ``kube``; the loop in ``pool``. Handler state lives in kopf's ``memo``:
+``run()`` puts the settings there, ``startup`` the pool. Nothing here is a timer or a
+daemon (they would put a finalizer on each pod), and nothing is a change handler
+(nothing to persist).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import kopf
 
 from spectare.logs import get_logger
 from spectare.model import GROUP, PLURAL, VERSION
-from spectare.operator import health
 from spectare.operator.config import OperatorSettings
 from spectare.operator.kube import Kube
 from spectare.operator.plan import CameraView, Key, camera_view
@@ -30,7 +31,7 @@ from spectare.operator.pods import (
     PodView,
     pod_view,
 )
-from spectare.operator.reconciler import Reconciler
+from spectare.operator.pool import Pool
 from spectare.store import open_store
 
 log = get_logger(__name__)
@@ -39,18 +40,6 @@ POD_LABELS: dict[str, Any] = {  # kopf does not export its filter token type
     MANAGED_BY: MANAGER,
     CAMERA_LABEL: kopf.PRESENT,
 }
-
-
-class Runtime:
-    """What the handlers share: settings (set before kopf starts) and the reconciler."""
-
-    settings: OperatorSettings | None = None
-    reconciler: Reconciler | None = None
-    task: asyncio.Task[None] | None = None
-    server: Any = None
-
-
-RUNTIME = Runtime()
 
 
 @kopf.index(GROUP, VERSION, PLURAL)
@@ -68,23 +57,24 @@ def camera_pods(body: kopf.Body, **_: Any) -> dict[Key, PodView]:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def camera_changed(**kwargs: Any) -> None:
+def camera_changed(memo: kopf.Memo, **kwargs: Any) -> None:
     """Any Camera event: wake the pool manager (it reads the indices whole)."""
-    _wake(kwargs["cameras"], kwargs["camera_pods"])
+    _wake(memo, kwargs["cameras"], kwargs["camera_pods"])
 
 
 @kopf.on.event("v1", "pods", labels=POD_LABELS)
-def pod_changed(**kwargs: Any) -> None:
+def pod_changed(memo: kopf.Memo, **kwargs: Any) -> None:
     """Any worker pod event: wake the pool manager."""
-    _wake(kwargs["cameras"], kwargs["camera_pods"])
+    _wake(memo, kwargs["cameras"], kwargs["camera_pods"])
 
 
-def _wake(cams: kopf.Index[Key, CameraView], pods: kopf.Index[Key, PodView]) -> None:
-    rec = RUNTIME.reconciler
-    if rec is not None:
-        if rec.cameras_index is None:
-            rec.bind(cams, pods)
-        rec.touch()
+def _wake(
+    memo: kopf.Memo, cams: kopf.Index[Key, CameraView], pods: kopf.Index[Key, PodView]
+) -> None:
+    pool: Pool | None = memo.get("pool")
+    if pool is not None:
+        pool.bind(cams, pods)
+        pool.touch()
 
 
 def in_cluster_server(environ: Mapping[str, str]) -> str | None:
@@ -101,7 +91,7 @@ def _client_installed() -> bool:
 
 
 @kopf.on.login()
-def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+def login(memo: kopf.Memo, **kwargs: Any) -> kopf.ConnectionInfo | None:
     """kopf's usual login; the operator's own writes reuse the same identity.
 
     In a pod, kopf's own ServiceAccount login; outside, kopf's own kubeconfig login. The
@@ -118,18 +108,17 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
             # the address the kubelet gives every pod does not (client-go uses it too).
             info = dataclasses.replace(info, server=server)
         info = info or kopf.login_with_kubeconfig(**kwargs)
-    rec = RUNTIME.reconciler
-    if info is not None and rec is not None:
+    pool: Pool | None = memo.get("pool")
+    if info is not None and pool is not None:
         # Also on re-login (a rotated token): later writes use the new credentials.
-        assert RUNTIME.settings is not None
-        rec.connect(Kube.from_connection(info, RUNTIME.settings.api_concurrency))
+        pool.connect(Kube.from_connection(info, pool.settings.api_concurrency))
     return info
 
 
 @kopf.on.startup()
-async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """Configure kopf once (prefixes, server-side pod filter) and start the pool manager."""
-    ours = RUNTIME.settings
+    ours: OperatorSettings | None = memo.get("settings")
     assert ours is not None, "use spectare.operator.run()"
     # Set before the first release and never changed (changing re-runs handlers).
     settings.persistence.finalizer = f"{PREFIX}/finalizer"
@@ -143,29 +132,16 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.scanning.disabled = ours.namespace is not None
     settings.posting.level = 40  # kopf's own Events only for errors; ours are explicit
     store = await asyncio.to_thread(open_store, ours.store, deadline=ours.store_deadline_seconds)
-    rec = Reconciler(ours, store)
-    RUNTIME.reconciler = rec
-    RUNTIME.task = asyncio.create_task(rec.run(), name="spectare-pool")
-    if ours.health_port:
-        RUNTIME.server = await health.serve(rec, ours.health_host, ours.health_port)
+    memo.pool = pool = Pool(ours, store)
+    await pool.start()
     log.info("operator.started", namespace=ours.namespace or "*", standalone=ours.peering is None,
              max_workers=ours.max_workers)  # fmt: skip
 
 
 @kopf.on.cleanup()
-async def cleanup(**_: Any) -> None:
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     """Stop the pool manager; worker pods keep recording while the operator is away."""
-    rec, task = RUNTIME.reconciler, RUNTIME.task
-    if task is not None:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-    if RUNTIME.server is not None:
-        await RUNTIME.server.cleanup()
-    if rec is not None:
-        await rec.drain()
-        await rec.writer.drain()
-        if rec.kube is not None:
-            await rec.kube.close()
-        rec.close()
-        await asyncio.to_thread(rec.store.close)
+    pool: Pool | None = memo.get("pool")
+    if pool is not None:
+        await pool.stop()
     log.info("operator.stopped")

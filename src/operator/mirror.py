@@ -1,43 +1,42 @@
-"""The store's cameras table mirrors the Camera specs (masked URL, never credentials)."""
+"""The store's cameras table mirrors the Camera specs (pure: masked URL, never credentials)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
 
-from spectare import supervision
-from spectare.logs import get_logger
+from spectare.operator.draft import Draft
+from spectare.operator.effects import RemoveCamera, UpsertCamera
 from spectare.operator.plan import CameraView, Key
-from spectare.store import CameraInfo
-
-if TYPE_CHECKING:
-    from spectare.operator.reconciler import Reconciler
-
-log = get_logger(__name__)
+from spectare.store import CameraInfo, CameraRecord
 
 
-def camera_info(view: CameraView) -> CameraInfo | None:
-    """The row's spec part for a Camera; None for an invalid spec."""
-    return None if view.spec is None else supervision.camera_info(view.name, view.spec)
+def changes(
+    cameras: Mapping[Key, CameraView],
+    mirrored: Mapping[str, CameraInfo],
+    records: Mapping[str, CameraRecord],
+) -> tuple[list[CameraInfo], list[str]]:
+    """Rows to upsert (new or changed specs) and rows to remove (their Camera is gone).
 
-
-async def sync(rec: Reconciler, cameras: dict[Key, CameraView]) -> None:
-    """Upsert changed Cameras; forget rows of Cameras that are gone (footage stays)."""
-    mirrored = rec.mirrored
+    A row counts as present when mirrored before or seen in the last scan; footage of
+    a removed row stays.
+    """
     wanted = {}
     for view in cameras.values():
-        info = camera_info(view)
+        info = view.store_info
         if info is not None:
             wanted[info.id] = info
-    try:
-        for name, info in wanted.items():
-            if mirrored.get(name) != info:
-                await rec.in_store(rec.store.upsert_camera, info)
-                mirrored[name] = info
-        # Rows seen in the last scan (or mirrored before) whose Camera is gone.
-        for name in {*mirrored, *rec.records} - set(wanted):
-            await rec.in_store(rec.store.remove_camera, name)
-            mirrored.pop(name, None)
-            rec.records.pop(name, None)
-            log.info("operator.camera_forgotten", camera=name)
-    except Exception as exc:
-        log.warning("operator.mirror_failed", error=str(exc))
+    upserts = [info for name, info in wanted.items() if mirrored.get(name) != info]
+    removes = sorted({*mirrored, *records} - set(wanted))
+    return upserts, removes
+
+
+def sync(draft: Draft, cameras: Mapping[Key, CameraView]) -> None:
+    """Decide the mirror's writes; they count as done (a failed upsert is forgotten)."""
+    upserts, removes = changes(cameras, draft.mirrored, draft.records)
+    for info in upserts:
+        draft.mirrored[info.id] = info
+        draft.effects.append(UpsertCamera(info))
+    for name in removes:
+        draft.mirrored.pop(name, None)
+        draft.records.pop(name, None)
+        draft.effects.append(RemoveCamera(name))

@@ -1,27 +1,22 @@
-"""The orphan monitor: a camera whose worker stopped heartbeating is released and its pod
-replaced.
+"""The orphan monitor (pure): a worker that stopped heartbeating is failed and its pod replaced.
 
 A frozen or partitioned worker keeps its pod Running, so Kubernetes sees nothing wrong;
-only the store's heartbeat tells. The scan reads every camera's row once per
-``scan_seconds`` (also the records the status is written from), releases stale holds
-with the store's own atomic ``release_stale`` and deletes the silent pods with a short
-grace period; the pool manager then starts replacements like for any failure.
+only the store's heartbeat tells. Every ``scan_seconds`` the acting code reads every
+row once, finds the stale holds here (``stale_holders``), has the store release them
+with its own atomic ``release_stale``, and hands the answer to ``released``: the
+silent pods are deleted with a short grace period and replaced like any failure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping, Sequence
 
-from spectare.logs import get_logger
+from spectare.operator.draft import Draft
+from spectare.operator.effects import note
+from spectare.operator.ledger import STOPPING, Scan
 from spectare.operator.plan import Key
 from spectare.operator.pods import PodView
 from spectare.store import CameraRecord
-
-if TYPE_CHECKING:
-    from spectare.operator.reconciler import Reconciler
-
-log = get_logger(__name__)
 
 
 def stale_holders(rows: Iterable[CameraRecord], now: float, stale_seconds: float) -> dict[str, str]:
@@ -32,28 +27,23 @@ def stale_holders(rows: Iterable[CameraRecord], now: float, stale_seconds: float
     }
 
 
-async def scan(rec: Reconciler, now: float, pods: dict[Key, list[PodView]]) -> None:
-    """Read the rows; release stale holds and replace the pods that held them."""
-    try:
-        rows = await rec.in_store(rec.store.list_cameras)
-    except Exception as exc:
-        rec.store_ok = False
-        log.warning("operator.store_unreachable", error=str(exc))
-        return
-    rec.store_ok = True
-    rec.records = {r.id: r for r in rows}
-    holders = stale_holders(rows, now, rec.settings.stale_seconds)
-    if not holders:
-        return
-    released = await rec.in_store(rec.store.release_stale, now, rec.settings.stale_seconds)
-    for name in released:
-        log.warning("operator.stale_released", camera=name, worker=holders.get(name))
+def released(
+    draft: Draft, scan: Scan, pods: Mapping[Key, Sequence[PodView]], now: float, grace: int
+) -> None:
+    """Fail and delete the live pods whose stale hold the store released."""
+    rows = {r.id: r for r in scan.rows}
+    for name in scan.released:
+        holder = scan.holders.get(name)
+        draft.effects.append(note("operator.stale_released", "warning", camera=name,
+                                  worker=holder))  # fmt: skip
+        row = rows.get(name)
         for key, views in pods.items():
+            if key[1] != name:
+                continue
             for pod in views:
-                if key[1] != name or pod.name != holders.get(name) or not pod.live:
+                if pod.name != holder or not pod.live:
                     continue
-                await rec._failed(key, pod, now, "stale")
-                rec.seen.setdefault(key, {})[pod.uid] = "stopping"
+                draft.fail(key, pod, now, "stale", row.newest_end if row else None)
+                draft.seen.setdefault(key, {})[pod.uid] = STOPPING
                 if not pod.deleting:
-                    grace = rec.settings.orphan_grace_seconds
-                    await rec._delete(key, pod.name, "stale", pod, grace=grace)
+                    draft.delete(key, pod.name, "stale", pod, grace=grace)

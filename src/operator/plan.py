@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from pydantic import ValidationError
@@ -16,6 +17,8 @@ from pydantic import ValidationError
 from spectare.model import CameraSpec
 from spectare.operator.pods import PodView, spec_hash
 from spectare.planning import Wanted, WorkerState, plan_workers
+from spectare.store import CameraInfo
+from spectare.supervision import camera_info
 
 Key = tuple[str, str]  # (namespace, camera name)
 
@@ -44,10 +47,16 @@ class CameraView:
         """Wants a worker: enabled, valid and not being deleted."""
         return self.spec is not None and self.spec.enabled and not self.deleting
 
-    @property
+    @cached_property
     def spec_hash(self) -> str | None:
-        """Digest of the spec the worker should run."""
+        """Digest of the spec the worker should run (computed once: the view lives in
+        kopf's index until the Camera changes, and every pass asks)."""
         return spec_hash(self.spec) if self.spec is not None else None
+
+    @cached_property
+    def store_info(self) -> CameraInfo | None:
+        """The store row's spec part (masked URL); None for an invalid spec."""
+        return None if self.spec is None else camera_info(self.name, self.spec)
 
 
 def camera_view(body: Any) -> CameraView:

@@ -1,112 +1,90 @@
-"""Camera status through ``/status``, rate limited, and Events on the Camera."""
+"""Which Camera statuses to write (pure): when something a person cares about changed.
+
+One write per camera at a time, and no more out at once than the acting code sends
+in a second; the heartbeat alone is written at most every ``status_heartbeat_seconds``.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from spectare.logs import get_logger
-from spectare.operator.kube import KubeError
+from spectare.operator.draft import Draft
+from spectare.operator.effects import WriteStatus
 from spectare.operator.plan import CameraView, Key, Slot
 from spectare.operator.pods import PodView
-from spectare.operator.status import Decision, needs_write, status_document, transition_event
+from spectare.operator.status import (
+    Decision,
+    needs_write,
+    status_document,
+    transition_event,
+)
 
-if TYPE_CHECKING:
-    from spectare.operator.reconciler import Reconciler
 
-log = get_logger(__name__)
-
-
-def compact(doc: dict[str, Any]) -> dict[str, Any]:
+def compact(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The document as the API server stores it after a merge patch (nulls removed)."""
     return {k: v for k, v in doc.items() if v is not None}
 
 
-class TokenBucket:
-    """At most ``rate`` acquisitions per second, with bursts up to ``rate``."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate, self.tokens, self.stamp = rate, rate, time.monotonic()
-
-    async def take(self) -> None:
-        """Wait for a token."""
-        while True:
-            now = time.monotonic()
-            self.tokens = min(self.rate, self.tokens + (now - self.stamp) * self.rate)
-            self.stamp = now
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return
-            await asyncio.sleep((1 - self.tokens) / self.rate)
+def current_pods(pods: Mapping[Key, Sequence[PodView]]) -> dict[Key, PodView]:
+    """Each camera's pod as its status shows it: the newest live one."""
+    out = {}
+    for key, views in pods.items():
+        live = sorted((p for p in views if p.live), key=lambda p: (p.deleting, -p.created))
+        if live:
+            out[key] = live[0]
+    return out
 
 
-class StatusWriter:
-    """Writes each Camera's status when it changed in a way a person cares about."""
+def sync(
+    draft: Draft,
+    cameras: Mapping[Key, CameraView],
+    pods: Mapping[Key, Sequence[PodView]],
+    now: float,
+    heartbeat_seconds: float,
+    in_flight: int,
+) -> None:
+    """Decide the status writes that are due, at most ``in_flight`` out at once.
 
-    def __init__(self, rec: Reconciler) -> None:
-        self.rec = rec
-        self.bucket = TokenBucket(rec.settings.status_writes_per_second)
-        self.written: dict[Key, tuple[dict[str, Any], float]] = {}
-        self.uids: dict[Key, str] = {}
-        self._busy: set[Key] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+    The acting code rate limits writes; a document waiting for its turn there would be
+    stale when sent (and need a second write), so the cameras beyond ``in_flight`` wait
+    for a later pass and get a fresh document then, the least recently written first.
+    """
+    for key in set(draft.written) - set(cameras):
+        del draft.written[key]
+    room = in_flight - len(draft.writing)
+    if room <= 0:
+        return
+    current = current_pods(pods)
 
-    async def write(self, now: float, cameras: dict[Key, CameraView],
-                    pods: dict[Key, PodView]) -> None:  # fmt: skip
-        """Start the writes that are due; they run in the background, one per camera."""
-        rec = self.rec
-        for key in set(self.written) - set(cameras):
-            self.written.pop(key, None)
-        for key, camera in cameras.items():
-            self.uids[key] = camera.uid
-            if key in self._busy or (key not in pods and rec.slots.get(key, Slot()).pending):
-                continue  # busy, or its pod is on the way: one write, not two
-            old, when = self.written.get(key, (compact(camera.status), None))
-            decision = rec.decisions.get(key, Decision("worker"))
-            doc = status_document(camera.generation, decision, pods.get(key),
-                                  rec.records.get(key[1]), old, now)  # fmt: skip
-            if not needs_write(compact(doc), old, when, now,
-                               rec.settings.status_heartbeat_seconds):  # fmt: skip
-                continue
-            self._busy.add(key)
-            self._spawn(self._write_one(key, doc, old, now))
+    def last_written(key: Key) -> float:
+        return draft.written[key][1] if key in draft.written else float("-inf")
 
-    async def _write_one(self, key: Key, doc: dict[str, Any], old: dict[str, Any],
-                         now: float) -> None:  # fmt: skip
-        assert self.rec.kube is not None
-        try:
-            await self.bucket.take()
-            if await self.rec.kube.patch_status(key[0], key[1], doc):
-                self.written[key] = (compact(doc), now)
-                change = transition_event(old.get("phase"), doc["phase"], doc.get("message"))
-                if change:
-                    self.event(key, *change)
-        except (TimeoutError, KubeError, OSError) as exc:
-            log.warning("operator.status_failed", camera=key[1], error=str(exc))
-        finally:
-            self._busy.discard(key)
-
-    def event(self, key: Key, kind: str, reason: str, message: str) -> None:
-        """Post an Event on the Camera, in the background (best effort)."""
-        uid = self.uids.get(key)
-        if uid is None or self.rec.kube is None:
+    for key in sorted(cameras, key=last_written):
+        camera = cameras[key]
+        decision = draft.decisions.get(key, Decision("worker"))
+        on_the_way = key not in current and draft.slots.get(key, Slot()).pending
+        if key in draft.writing or (on_the_way and decision.kind != "error"):
+            continue  # busy, or its pod is on the way: one write, not two
+        old, when = draft.written.get(key, (compact(camera.status), None))
+        doc = status_document(camera.generation, decision, current.get(key),
+                              draft.records.get(key[1]), dict(old), now)  # fmt: skip
+        if not needs_write(compact(doc), dict(old), when, now, heartbeat_seconds):
+            continue
+        draft.writing.add(key)
+        draft.effects.append(WriteStatus(key, doc, dict(old)))
+        room -= 1
+        if room == 0:
             return
-        self._spawn(self._post(key, uid, kind, reason, message))
 
-    async def _post(self, key: Key, uid: str, kind: str, reason: str, message: str) -> None:
-        assert self.rec.kube is not None
-        try:
-            await self.rec.kube.post_event(key[0], key[1], uid, kind, reason, message)
-        except (TimeoutError, KubeError, OSError) as exc:
-            log.warning("operator.event_failed", camera=key[1], reason=reason, error=str(exc))
 
-    def _spawn(self, job: Any) -> None:
-        task = asyncio.create_task(job)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def drain(self) -> None:
-        """Wait for the writes in flight (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+def written(draft: Draft, effect: WriteStatus, ok: bool, at: float) -> None:
+    """A write came back: remember it, and post the Event of a phase change."""
+    draft.writing.discard(effect.key)
+    if not ok:
+        return
+    draft.written[effect.key] = (compact(effect.doc), at)
+    old_phase = effect.old.get("phase")
+    change = transition_event(old_phase, effect.doc["phase"], effect.doc.get("message"))
+    if change:
+        draft.event(effect.key, *change)

@@ -1,0 +1,76 @@
+"""Failing workers on a real API server: the operator replaces them.
+
+- a killed worker's pod is replaced, the restart counted, WorkerFailed, WorkerReplaced
+  and Recording Events posted, the failed pod cleaned up;
+- a frozen worker (alive, silent) is released once its heartbeat is stale, not before,
+  and replaced; the replacement holds the camera.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+import pytest
+from k8s.operator_env import SELECTOR, TIMEOUT, Cluster
+
+from harness.procs import wait_until
+
+pytestmark = [pytest.mark.k8s, pytest.mark.slow]
+
+
+def test_killed_worker_is_replaced(env: dict[str, Any], demo_cameras: Any) -> None:
+    cluster: Cluster = env["cluster"]
+    node = env["kubelet"](label_selector=SELECTOR)
+    env["operator"]()
+    cam = demo_cameras()
+    cluster.apply_camera("porch", cam.url("/demo"))
+    first = cluster.wait_pod("porch")["metadata"]["name"]
+    cluster.wait_status("porch", lambda s: s.get("phase") == "Recording", "Recording")
+
+    node.signal_pod(first, signal.SIGKILL)
+
+    second = cluster.wait_pod("porch", not_named=first)["metadata"]["name"]
+    status = cluster.wait_status(
+        "porch",
+        lambda s: s.get("phase") == "Recording" and s.get("workerPod") == second,
+        "Recording by the replacement",
+    )
+    assert status["restarts"] == 1
+    wait_until(
+        lambda: {"WorkerFailed", "WorkerReplaced", "Recording"} <= cluster.event_reasons("porch"),
+        TIMEOUT,
+        "the Events of porch",
+    )
+    wait_until(
+        lambda: all(p["metadata"]["name"] == second for p in cluster.pods("porch")),
+        TIMEOUT,
+        "the failed pod to be cleaned up",
+    )
+
+
+def test_frozen_worker_is_released_and_replaced(env: dict[str, Any], demo_cameras: Any) -> None:
+    cluster: Cluster = env["cluster"]
+    node = env["kubelet"](label_selector=SELECTOR)
+    env["operator"]()
+    cam = demo_cameras()
+    cluster.apply_camera("yard", cam.url("/demo"))
+    first = cluster.wait_pod("yard")["metadata"]["name"]
+    cluster.wait_status("yard", lambda s: s.get("phase") == "Recording", "Recording")
+    pid = node.wait_for_pid(first)
+
+    os.killpg(pid, signal.SIGSTOP)  # the whole pod (worker and ffmpeg): alive but silent
+    frozen_at = time.time()
+
+    second = cluster.wait_pod("yard", not_named=first)["metadata"]["name"]
+    assert time.time() - frozen_at >= 6  # not before the heartbeat went stale
+    status = cluster.wait_status(
+        "yard",
+        lambda s: s.get("phase") == "Recording" and s.get("workerPod") == second,
+        "Recording by the replacement",
+    )
+    assert status["restarts"] == 1
+    row = cluster.store.get_camera("yard")
+    assert row is not None and row.worker == second
