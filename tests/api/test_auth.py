@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import requests
+
 from apiharness.dataset import Dataset
 from apiharness.fixtures import TOKEN, StartServer
 from apiharness.server import ApiProcess

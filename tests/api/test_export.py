@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from streamhelpers import top_boxes
+
 from apiharness.dataset import Dataset
 from apiharness.fixtures import TOKEN, StartServer
 from apiharness.server import ApiProcess
-from streamhelpers import top_boxes
-
 from spectare.api.export import ExportStream, plan
 
 pytestmark = pytest.mark.integration

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from apiharness.fixtures import TOKEN, StartServer
-from apiharness.server import ApiProcess
 from streamhelpers import ffmpeg_children, top_boxes
 
+from apiharness.fixtures import TOKEN, StartServer
+from apiharness.server import ApiProcess
 from harness.procs import wait_until
 
 pytestmark = pytest.mark.integration

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import requests
+
 from apiharness.dataset import SECRET, Dataset
 from apiharness.fixtures import TOKEN
 from apiharness.server import ApiProcess

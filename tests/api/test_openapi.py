@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
-from apiharness.dataset import Dataset
-from apiharness.fixtures import TOKEN, StartServer
-from apiharness.server import ApiProcess
 from hypothesis import HealthCheck, given, settings
 from schemathesis import CheckFunction
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from apiharness.dataset import Dataset
+from apiharness.fixtures import TOKEN, StartServer
+from apiharness.server import ApiProcess
 from spectare.api import create_app
 from spectare.api.openapi import document_json
 from spectare.settings import load_settings

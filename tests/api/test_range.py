@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import requests
+
 from apiharness.dataset import Dataset
 from apiharness.server import ApiProcess
-
 from spectare.api.media import RangeNotSatisfiable, byte_range
 
 pytestmark = pytest.mark.integration

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
+
 from apiharness.dataset import SECRET, Dataset
 from apiharness.responses import error, get
 from apiharness.server import ApiProcess
-from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.integration
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 import requests
+
 from apiharness.dataset import SECRET, Dataset
 from apiharness.responses import error, get
 from apiharness.server import ApiProcess

@@ -13,12 +13,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from apiharness.dataset import Dataset
-from apiharness.server import ApiProcess
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
+
+from apiharness.dataset import Dataset
+from apiharness.server import ApiProcess
 
 pytestmark = pytest.mark.browser
 

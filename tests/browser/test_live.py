@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apiharness.server import ApiProcess
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 from streamhelpers import ffmpeg_children
+
+from apiharness.server import ApiProcess
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 

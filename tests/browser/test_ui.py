@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apiharness.dataset import SECRET, Dataset
-from apiharness.server import ApiProcess
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
+from apiharness.dataset import SECRET, Dataset
+from apiharness.server import ApiProcess
 from spectare.store import open_store
 
 pytestmark = pytest.mark.browser

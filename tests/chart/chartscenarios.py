@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from chart.chartlib import env_of, find
 
+from chart.chartlib import env_of, find
 from spectare.operator.config import OperatorSettings
 from spectare.operator.pods import pod_manifest
 

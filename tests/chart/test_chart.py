@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import pytest
 import yaml
+
 from chart.chartlib import CHART, ROOT, helm, render_args
 from chart.chartscenarios import (
     SCENARIOS,
 )
-
 from harness import gobuild
 from spectare.crd import crd_yaml
 

@@ -9,6 +9,7 @@ the API token from a value or an existing Secret; placement values reaching pods
 from __future__ import annotations
 
 import pytest
+
 from chart.chartlib import env_of, find, helm, render_args
 from chart.chartscenarios import (
     CLAIM,
@@ -21,7 +22,6 @@ from chart.chartscenarios import (
     Rendered,
     pod_specs,
 )
-
 from spectare.operator.config import OperatorSettings
 
 # -- what each mode renders --------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from chart.chartlib import ROOT, env_of, find
 from chart.chartscenarios import (
     HA,
@@ -23,7 +24,6 @@ from chart.chartscenarios import (
     restricted_violations,
     worker_pod,
 )
-
 from spectare.operator.config import OperatorSettings
 from spectare.settings import Settings
 

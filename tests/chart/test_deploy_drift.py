@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from chart.chartlib import ROOT, helm_path
 
 DEPLOY_IS_RENDERED = True  # flip to True once deploy/ is regenerated (see above)

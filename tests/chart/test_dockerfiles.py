@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from chart.chartlib import CHART, ROOT
 
 DOCKERFILES = {"worker": ROOT / "Dockerfile.worker", "api": ROOT / "Dockerfile.api"}

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 import yaml
-from chart.chartlib import CHART, helm, render_args
 
+from chart.chartlib import CHART, helm, render_args
 from harness import controlplane
 from harness.kubeclient import ApiError, KubeHTTP
 from harness.kubectl import kubectl

@@ -7,6 +7,7 @@ import shlex
 import subprocess
 
 import pytest
+
 from chart.chartlib import ROOT, helm_path
 
 COMMANDS = [

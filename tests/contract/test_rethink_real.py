@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from contract.rethinklib import T0, all_at_once, assert_one_schema, python, segment
 
+from contract.rethinklib import T0, all_at_once, assert_one_schema, python, segment
 from harness.kubeclient import http_ok
 from harness.procs import free_port, wait_until
 from harness.rethink_server import host_port

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
-from contract.rethinklib import T0, all_at_once, assert_one_schema, python, segment, system
 from rethinkdb import r
 
+from contract.rethinklib import T0, all_at_once, assert_one_schema, python, segment, system
 from harness.procs import wait_until
 from spectare.store import StoreError, rethink_schema
 from spectare.store.rethink import RethinkStore, RethinkTarget, open_connection

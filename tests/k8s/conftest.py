@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from k8s.operator_env import ROOT, Cluster, Operator, grant_deploy_role, kubectl
 
 from harness.controlplane import ControlPlane
 from harness.kubeclient import KubeHTTP
 from harness.kubelet import TestKubelet
+from k8s.operator_env import ROOT, Cluster, Operator, grant_deploy_role, kubectl
 from spectare.store.sqlite import SQLiteStore
 
 

@@ -14,9 +14,9 @@ import time
 from typing import Any
 
 import pytest
-from k8s.operator_env import SELECTOR, TIMEOUT, Cluster
 
 from harness.procs import wait_until
+from k8s.operator_env import SELECTOR, TIMEOUT, Cluster
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow]
 

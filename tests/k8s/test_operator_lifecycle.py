@@ -15,6 +15,10 @@ import json
 from typing import Any
 
 import pytest
+
+from harness.controlplane import ControlPlane
+from harness.kubeclient import KubeHTTP
+from harness.procs import wait_until
 from k8s.operator_env import (
     OPERATOR_SA,
     SELECTOR,
@@ -24,10 +28,6 @@ from k8s.operator_env import (
     kubectl,
     recording,
 )
-
-from harness.controlplane import ControlPlane
-from harness.kubeclient import KubeHTTP
-from harness.procs import wait_until
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow]
 

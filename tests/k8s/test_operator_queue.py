@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 import requests
-from k8s.operator_env import SELECTOR, TIMEOUT, Cluster
 
 from harness.procs import wait_until
+from k8s.operator_env import SELECTOR, TIMEOUT, Cluster
 from spectare.api import ApiServer
 from spectare.settings import load_settings
 

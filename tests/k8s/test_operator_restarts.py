@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 import yaml
-from k8s.operator_env import ROOT, SELECTOR, TIMEOUT, Cluster, healthz, kubectl
 
 from harness.controlplane import ControlPlane
 from harness.kubeclient import KubeHTTP
 from harness.procs import wait_until
+from k8s.operator_env import ROOT, SELECTOR, TIMEOUT, Cluster, healthz, kubectl
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow]
 

@@ -15,8 +15,6 @@
 
 from __future__ import annotations
 
-from unit.operator_data import Operator, cam, key, of, pod
-
 from spectare.operator.effects import (
     BumpRestarts,
     CreatePod,
@@ -30,6 +28,7 @@ from spectare.operator.effects import (
 from spectare.operator.endings import PENDING_SECONDS, rows_needed
 from spectare.operator.ledger import Scan
 from spectare.store import CameraRecord
+from unit.operator_data import Operator, cam, key, of, pod
 
 ENDED = "worker pod a-1 ended with exit code 1"
 

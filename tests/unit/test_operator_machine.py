@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from unit.operator_data import Operator, cam, key, of, pod
 
 from spectare.operator.effects import (
     CreatePod,
@@ -37,6 +36,7 @@ from spectare.operator.ledger import World
 from spectare.operator.machine import CREATING, step
 from spectare.operator.plan import Slot
 from spectare.store import CameraRecord
+from unit.operator_data import Operator, cam, key, of, pod
 
 QUEUED = "waiting for a free worker slot (maxWorkers=2)"
 

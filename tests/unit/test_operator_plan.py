@@ -13,9 +13,9 @@
 from __future__ import annotations
 
 import pytest
-from unit.operator_data import NS, cam, key, pod
 
 from spectare.operator.plan import CameraView, Slot, decide
+from unit.operator_data import NS, cam, key, pod
 
 
 def test_new_cameras_get_a_pod_each() -> None:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 
-from unit.operator_data import NS, URL, settings, spec
-
 from spectare.operator.plan import camera_view
 from spectare.operator.pods import (
     CAMERA_LABEL,
@@ -25,6 +23,7 @@ from spectare.operator.pods import (
     pod_view,
     spec_hash,
 )
+from unit.operator_data import NS, URL, settings, spec
 
 
 def test_pod_manifest_is_owned_labelled_and_carries_no_secret() -> None:

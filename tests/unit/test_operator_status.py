@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from unit.operator_data import NS, pod, settings
-
 from spectare.model import Phase
 from spectare.operator.orphans import stale_holders
 from spectare.operator.peering import leads
@@ -27,6 +25,7 @@ from spectare.operator.status import (
     transition_event,
 )
 from spectare.store import CameraRecord
+from unit.operator_data import NS, pod, settings
 
 
 def record(**kw: Any) -> CameraRecord:
