@@ -96,11 +96,13 @@ def decode_command(ffmpeg: str, codec: str, grid: tuple[int, int]) -> list[str]:
     """A long-lived decoder: Annex B keyframes on stdin, tiny grey frames on stdout.
 
     No probing (it would wait for megabytes), one thread, no deblocking: a keyframe
-    scaled to a few dozen pixels needs none of them."""
+    scaled to a few dozen pixels needs none of them. No ``-fflags nobuffer`` either: with
+    it the first frame waits for the next keyframe (measured)."""
     width, height = grid
     cmd = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "fatal"]
-    cmd += ["-probesize", "32", "-analyzeduration", "0", "-fflags", "nobuffer"]
-    cmd += ["-skip_loop_filter", "all", "-threads", "1", "-f", codec, "-i", "pipe:0"]
+    cmd += ["-probesize", "32", "-analyzeduration", "0"]
+    cmd += ["-flags", "low_delay", "-skip_loop_filter", "all", "-threads", "1"]
+    cmd += ["-f", codec, "-i", "pipe:0"]
     cmd += ["-vf", f"scale={width}:{height}:flags=area,format=gray", "-threads", "1"]
     cmd += ["-fps_mode", "passthrough", "-f", "rawvideo", "pipe:1"]
     return cmd

@@ -64,6 +64,7 @@ def test_decoder_reads_keyframes_and_writes_tiny_grey_frames() -> None:
     text = " ".join(cmd)
     assert "-f h264 -i pipe:0" in text and "scale=64:36:flags=area,format=gray" in text
     assert "-probesize 32" in text and text.endswith("-f rawvideo pipe:1")
+    assert "nobuffer" not in text  # it holds the first frame back until the next one
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ def test_hevc_units_open_with_a_vps() -> None:
 
 
 def test_sampling_is_sparse_but_at_least_twice_per_segment() -> None:
-    assert sample_seconds(300) == 15.0
+    assert sample_seconds(300) == 20.0
     assert sample_seconds(6) == 3.0
     assert sample_seconds(2) == 1.0
 
