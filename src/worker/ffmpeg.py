@@ -25,7 +25,10 @@ class RecordJob:
     container: Container
     incoming: Path
     run_id: str
-    snapshot: Path | None
+    #: Keyframes for motion scoring go to this file descriptor (None: motion off).
+    keyframes_fd: int | None = None
+    #: The camera's video codec, once a run has seen it (None: not yet known).
+    codec: str | None = None
     rw_timeout_seconds: float = 10.0
     ffmpeg: str = "ffmpeg"
 
@@ -46,16 +49,31 @@ def segment_options(container: Container) -> list[str]:
     return ["-segment_format_options", ":".join(options)]
 
 
+#: Bitstream filters that keep only keyframes (with their parameter sets, in Annex B),
+#: per codec: the raw muxer for the codec, and the NAL unit types to pass.
+_KEYFRAME_FILTERS: dict[str, tuple[str, str]] = {
+    "h264": ("h264", "h264_mp4toannexb,dump_extra=freq=keyframe,filter_units=pass_types=5|7|8"),
+    "hevc": (
+        "hevc",
+        "hevc_mp4toannexb,dump_extra=freq=keyframe,filter_units=pass_types=16-21|32-34",
+    ),
+}
+
+
+def keyframe_codec(codec: str | None) -> str | None:
+    """The codec whose keyframes a run can hand out for motion: H.264 unless a run has
+    shown the camera sends something else (HEVC, or a codec without keyframe filter)."""
+    if codec is None:
+        return "h264"
+    return codec if codec in _KEYFRAME_FILTERS else None
+
+
 def record_command(job: RecordJob) -> list[str]:
-    """The ffmpeg command that records ``job``: stream copy, segment list on stdout."""
+    """The ffmpeg command that records ``job``: stream copy, segment list on stdout, and
+    with ``keyframes_fd`` a copy of the keyframes only (no decoding) for motion scoring."""
     timeout_us = str(int(job.rw_timeout_seconds * 1_000_000))
-    # -y: the snapshot is rewritten in place, also over one an earlier run left; segments
-    # never collide, their names carry the run id.
-    cmd = [job.ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "level+info", "-nostats"]
+    cmd = [job.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "level+info", "-nostats"]
     cmd += ["-rtsp_transport", job.spec.transport.value, "-timeout", timeout_us]
-    if job.snapshot is not None:
-        # Snapshots decode keyframes only; the recording itself is never decoded.
-        cmd += ["-skip_frame", "nokey"]
     # A short probe: ffmpeg buffers what it probes and then writes it in a burst, which
     # blurs the wall-clock placement of the first segments (see Timeline).
     cmd += ["-analyzeduration", "1000000", "-probesize", "1000000"]
@@ -66,26 +84,27 @@ def record_command(job: RecordJob) -> list[str]:
     cmd += ["-reset_timestamps", "1", "-flush_packets", "1"]
     cmd += ["-segment_list", "pipe:1", "-segment_list_type", "csv"]
     cmd += [str(job.incoming / f"{job.run_id}-%06d.{job.container}")]
-    if job.snapshot is not None:
-        every = job.spec.snapshot_seconds
-        cmd += ["-map", "0:v:0", "-vf", f"fps=1/{every},scale=640:-2", "-q:v", "5"]
-        cmd += ["-update", "1", "-f", "image2", str(job.snapshot)]
+    codec = keyframe_codec(job.codec)
+    if job.keyframes_fd is not None and codec is not None:
+        muxer, filters = _KEYFRAME_FILTERS[codec]
+        cmd += ["-map", "0:v:0", "-c", "copy", "-bsf:v", filters]
+        cmd += ["-flush_packets", "1", "-f", muxer, f"pipe:{job.keyframes_fd}"]
     return cmd
 
 
-def analyse_command(
-    ffmpeg: str, segment: Path, thumbnail: Path, grid: tuple[int, int] | None
-) -> list[str]:
-    """Decode a segment's keyframes only: a thumbnail JPEG and, with a ``grid``, tiny grey
-    frames on stdout for motion scoring."""
-    cmd = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error"]
-    cmd += ["-skip_frame", "nokey", "-i", str(segment)]
-    cmd += ["-map", "0:v:0", "-frames:v", "1", "-vf", "scale=320:-2", "-q:v", "5"]
-    cmd += ["-y", str(thumbnail)]
-    if grid is not None:
-        width, height = grid
-        cmd += ["-map", "0:v:0", "-vf", f"scale={width}:{height},format=gray"]
-        cmd += ["-fps_mode", "passthrough", "-f", "rawvideo", "pipe:1"]
+def decode_command(ffmpeg: str, codec: str, grid: tuple[int, int]) -> list[str]:
+    """A long-lived decoder: Annex B keyframes on stdin, tiny grey frames on stdout.
+
+    No probing (it would wait for megabytes), one thread, no deblocking: a keyframe
+    scaled to a few dozen pixels needs none of them. No ``-fflags nobuffer`` either: with
+    it the first frame waits for the next keyframe (measured)."""
+    width, height = grid
+    cmd = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "fatal"]
+    cmd += ["-probesize", "32", "-analyzeduration", "0"]
+    cmd += ["-flags", "low_delay", "-skip_loop_filter", "all", "-threads", "1"]
+    cmd += ["-f", codec, "-i", "pipe:0"]
+    cmd += ["-vf", f"scale={width}:{height}:flags=area,format=gray", "-threads", "1"]
+    cmd += ["-fps_mode", "passthrough", "-f", "rawvideo", "pipe:1"]
     return cmd
 
 
@@ -199,6 +218,15 @@ _NOISE = re.compile(
 def is_noise(line: str) -> bool:
     """Whether a warning is one ffmpeg emits routinely for camera streams."""
     return bool(_NOISE.search(line))
+
+
+_VIDEO = re.compile(r"Stream #0:\d+.*?: Video: (\w+).*?, (\d{2,5})x(\d{2,5})")
+
+
+def parse_video_stream(line: str) -> tuple[str, int, int] | None:
+    """(codec, width, height) from ffmpeg's description of the input's video stream."""
+    match = _VIDEO.search(line)
+    return (match[1], int(match[2]), int(match[3])) if match else None
 
 
 _LEVEL = re.compile(r"\[(trace|debug|verbose|info|warning|error|fatal|panic)\]")

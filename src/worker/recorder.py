@@ -2,7 +2,7 @@
 
 A watchdog restarts a camera that keeps its session open but sends no video: ffmpeg's
 own ``-timeout`` does not fire then. It looks at what ffmpeg has written (one directory
-listing a second), so it costs nothing while video flows.
+listing every few seconds: at one a second it was a third of an idle worker's CPU).
 """
 
 from __future__ import annotations
@@ -15,10 +15,19 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from spectare.logs import get_logger
-from spectare.worker.ffmpeg import Timeline, is_noise, line_level, parse_segment_line
+from spectare.worker.ffmpeg import (
+    Timeline,
+    is_noise,
+    line_level,
+    parse_segment_line,
+    parse_video_stream,
+)
+from spectare.worker.keyframes import MotionSampler
 
 log = get_logger(__name__)
 
@@ -32,11 +41,31 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-#: Called with (file path, wall-clock start, wall-clock end) of each closed segment.
-OnSegment = Callable[[Path, float, float], None]
+@dataclass(frozen=True)
+class Closed:
+    """A segment ffmpeg closed: its file, wall-clock span, the run's video stream
+    (codec, width, height) when ffmpeg described it, and its motion score if scored."""
+
+    path: Path
+    start: float
+    end: float
+    video: tuple[str, int, int] | None
+    motion: float | None
+
+
+@dataclass(frozen=True)
+class Motion:
+    """How a run scores motion: the codec its keyframes come in, sampled how often."""
+
+    codec: str
+    every: float
+    ffmpeg: str = "ffmpeg"
+
+
+OnSegment = Callable[[Closed], None]
 
 #: How often the watchdog looks at the files ffmpeg writes.
-WATCH_SECONDS = 1.0
+WATCH_SECONDS = 3.0
 #: A stalled ffmpeg is asked to stop, and killed if it has not after this long.
 STALL_GRACE_SECONDS = 3.0
 
@@ -52,13 +81,22 @@ class Recorder:
         on_started: Callable[[], None],
         prefix: str = "",
         stall_seconds: float | None = None,
+        motion: Motion | None = None,
+        keyframes: tuple[IO[bytes], int] | None = None,
     ) -> None:
+        """``keyframes`` is the pipe (see keyframes.keyframe_pipe) whose descriptor ``command``
+        writes keyframes to; with ``motion`` they are scored."""
         self.command = command
         self.incoming = incoming
         self.on_segment = on_segment
         self.on_started = on_started
         self.prefix = prefix
         self.stall_seconds = stall_seconds
+        self.motion = motion
+        self.keyframes = keyframes
+        #: (codec, width, height) of the video, once ffmpeg has described it.
+        self.video: tuple[str, int, int] | None = None
+        self._sampler: MotionSampler | None = None
         self.tail: deque[str] = deque(maxlen=40)
         #: Whether the watchdog stopped ffmpeg because no video arrived.
         self.stalled = False
@@ -73,8 +111,10 @@ class Recorder:
     def start(self) -> None:
         """Start ffmpeg; must be called from the worker's main thread (see _die_with_parent)."""
         self._timeline = Timeline(time.time())
+        pass_fds = (self.keyframes[1],) if self.keyframes else ()
         self._process = subprocess.Popen(
             self.command,
+            pass_fds=pass_fds,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -84,6 +124,16 @@ class Recorder:
             # Signals from a terminal reach the worker only; it decides how ffmpeg stops.
             start_new_session=True,
         )
+        if self.keyframes is not None:
+            os.close(self.keyframes[1])  # ffmpeg holds the writing end; EOF when it exits
+            if self.motion is not None:
+                self._sampler = MotionSampler(
+                    self.keyframes[0],
+                    self.motion.codec,
+                    self.motion.ffmpeg,
+                    self.motion.every,
+                    preexec=_die_with_parent,
+                )
         self._readers = [
             threading.Thread(target=self._read_list, name="segment-list", daemon=True),
             threading.Thread(target=self._read_log, name="ffmpeg-log", daemon=True),
@@ -101,7 +151,8 @@ class Recorder:
             if entry is not None:
                 self.reported.add(entry.name)
                 start, end = self._timeline.place(entry, time.time())
-                self.on_segment(self.incoming / entry.name, start, end)
+                motion = self._sampler.take() if self._sampler is not None else None
+                self.on_segment(Closed(self.incoming / entry.name, start, end, self.video, motion))
 
     def _read_log(self) -> None:
         assert self._process is not None and self._process.stderr is not None
@@ -111,6 +162,8 @@ class Recorder:
                 continue
             self.tail.append(line)
             level = line_level(line)
+            if self.video is None and "Video:" in line:
+                self.video = parse_video_stream(line)
             if line.startswith("[info] Output #0") or "Stream mapping:" in line:
                 self.on_started()
             if level in ("warning", "error", "fatal", "panic") and not is_noise(line):
@@ -163,6 +216,10 @@ class Recorder:
         # A blocking wait, not a polling loop: an idle worker should cost nothing.
         code = self._process.wait()
         self._exited.set()
+        if self._sampler is not None:
+            self._sampler.close()
+        elif self.keyframes is not None:
+            self.keyframes[0].close()
         for reader in self._readers:
             reader.join(timeout=10)
         return code

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import FrameType
 
 from spectare import exits
-from spectare.layout import incoming_dir, snapshot_path
+from spectare.layout import incoming_dir
 from spectare.live.feed import LiveInput
 from spectare.logs import get_logger
 from spectare.model import CameraSpec, Phase
@@ -21,8 +21,16 @@ from spectare.redact import register_secret, with_credentials
 from spectare.settings import Settings
 from spectare.store import Store, StoreError
 from spectare.worker.backoff import HEALTHY_RUN_SECONDS, next_delay
-from spectare.worker.ffmpeg import Cause, RecordJob, classify_exit, record_command
-from spectare.worker.recorder import Recorder
+from spectare.worker.ffmpeg import (
+    Cause,
+    RecordJob,
+    classify_exit,
+    keyframe_codec,
+    record_command,
+)
+from spectare.worker.keyframes import keyframe_pipe, sample_seconds
+from spectare.worker.probe import MediaInfo
+from spectare.worker.recorder import Closed, Motion, Recorder
 from spectare.worker.recovery import recover
 from spectare.worker.relay import start_relay
 from spectare.worker.retention import apply_retention
@@ -34,6 +42,18 @@ log = get_logger(__name__)
 #: How long a stopping worker keeps retrying an unreachable store before leaving the
 #: rest to the next run's recovery.
 STOP_INDEX_PATIENCE = 20.0
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A segment file to finish: its wall-clock span (start unknown for a killed run's
+    file), and what is already known of it."""
+
+    path: Path
+    start: float | None
+    end: float
+    known: MediaInfo | None = None
+    motion: float | None = None
 
 
 @dataclass
@@ -74,7 +94,9 @@ class Worker:
         self.indexer = Indexer(
             store, self.root, camera, spec, Tools(settings.ffmpeg, settings.ffprobe)
         )
-        self._finished: queue.Queue[tuple[Path, float | None, float] | None] = queue.Queue()
+        self._finished: queue.Queue[Finished | None] = queue.Queue()
+        #: The camera's codec as the last run saw it (which keyframe filter motion needs).
+        self._codec: str | None = None
         self._recorder: Recorder | None = None
         self._segments_this_run = 0
 
@@ -159,14 +181,12 @@ class Worker:
             self.spec.url, username.get_secret_value() if username else None, secret
         )
         register_secret(url)
-        snapshot = snapshot_path(self.root, self.camera) if self.spec.snapshot_seconds else None
         return RecordJob(
             url=url,
             spec=self.spec,
             container=self.settings.container,
             incoming=incoming_dir(self.root, self.camera),
             run_id=self.run_id,
-            snapshot=snapshot,
             rw_timeout_seconds=self.settings.rw_timeout_seconds,
             ffmpeg=self.settings.ffmpeg,
         )
@@ -181,7 +201,19 @@ class Worker:
             attempt += 1
             # Each ffmpeg of this worker names its files apart: one that was killed leaves
             # its partial segment for this worker to index, never for the next to overwrite.
-            run = dataclasses.replace(job, run_id=f"{self.run_id}-{attempt}")
+            codec = keyframe_codec(self._codec) if self.spec.motion.enabled else None
+            keyframes = keyframe_pipe() if codec is not None else None
+            run = dataclasses.replace(
+                job,
+                run_id=f"{self.run_id}-{attempt}",
+                keyframes_fd=keyframes[1] if keyframes else None,
+                codec=self._codec,
+            )
+            motion = (
+                Motion(codec, sample_seconds(self.spec.segment_seconds), self.settings.ffmpeg)
+                if codec is not None
+                else None
+            )
             recorder = Recorder(
                 record_command(run),
                 run.incoming,
@@ -189,6 +221,8 @@ class Worker:
                 self._on_started,
                 prefix=f"{run.run_id}-",
                 stall_seconds=self.settings.stall_seconds,
+                motion=motion,
+                keyframes=keyframes,
             )
             self._recorder = recorder
             recorder.start()
@@ -196,6 +230,8 @@ class Worker:
                 recorder.stop()
             code = recorder.wait()
             self._recorder = None
+            if recorder.video is not None:
+                self._codec = recorder.video[0]
             self._finish_unreported(recorder)
             cause = (
                 Cause.STALLED
@@ -222,14 +258,18 @@ class Worker:
         for path in sorted(recorder.incoming.glob(f"{recorder.prefix}*")):
             if path.name not in recorder.reported and path.stat().st_size > 0:
                 log.info("segment.unreported", camera=self.camera, file=path.name)
-                self._finished.put((path, None, path.stat().st_mtime))
+                self._finished.put(Finished(path, None, path.stat().st_mtime))
 
     def _on_started(self) -> None:
         self.state.set(Phase.RECORDING)
 
-    def _on_segment(self, path: Path, start: float, end: float) -> None:
+    def _on_segment(self, closed: Closed) -> None:
         self._segments_this_run += 1
-        self._finished.put((path, start, end))
+        known = None
+        if closed.video is not None and closed.end > closed.start:
+            # ffmpeg closed it itself: its span and the run's stream need no ffprobe.
+            known = MediaInfo(closed.end - closed.start, *closed.video)
+        self._finished.put(Finished(closed.path, closed.start, closed.end, known, closed.motion))
 
     def _count_reconnect(self) -> None:
         try:
@@ -244,15 +284,15 @@ class Worker:
             item = self._finished.get()
             if item is None:
                 return
-            self._finish_with_retries(*item)
+            self._finish_with_retries(item)
             self._apply_retention()
 
-    def _finish_with_retries(self, path: Path, start: float | None, end: float) -> None:
-        delay, deadline = 1.0, None
+    def _finish_with_retries(self, item: Finished) -> None:
+        delay, deadline, path = 1.0, None, item.path
         while True:
             try:
                 if path.exists():
-                    self.indexer.finish(path, start, end)
+                    self.indexer.finish(path, item.start, item.end, item.known, item.motion)
                 return
             except StoreError as exc:
                 # The file is safe in the tree (or still incoming): keep trying, and leave it

@@ -1,4 +1,4 @@
-"""Turning a closed segment file into footage: rename to its UUID, probe, analyse, index."""
+"""Turning a closed segment file into footage: rename to its UUID, probe if need be, index."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from spectare.layout import quarantine_dir, segment_relpath, thumbnail_relpath
 from spectare.logs import get_logger
 from spectare.model import CameraSpec
 from spectare.store import Event, Footage, Store, StoreError
-from spectare.worker.analyse import analyse
 from spectare.worker.pending import PendingList, PendingSegment
 from spectare.worker.probe import MediaInfo, probe, repair
 
@@ -64,15 +63,25 @@ class Indexer:
         self.tools = tools
         self.pending = PendingList(root, camera)
 
-    def finish(self, source: Path, start: float | None, closed_at: float) -> Footage | None:
+    def finish(
+        self,
+        source: Path,
+        start: float | None,
+        closed_at: float,
+        known: MediaInfo | None = None,
+        motion: float | None = None,
+    ) -> Footage | None:
         """Finish ``source``, which started at wall time ``start`` (if known) and was closed
-        at ``closed_at``; None when it was quarantined.
+        at ``closed_at``; None when it was quarantined. ``known``: what ffmpeg already said
+        of a segment it closed itself (then it is not probed); ``motion``: its score.
 
         Segments an earlier call could not index go first: a StoreError then means the
         store is still away, and ``source`` is untouched, so the caller retries it."""
         self.index_pending()
-        info = probe(source, self.tools.ffprobe) or repair(
-            source, self.tools.ffmpeg, self.tools.ffprobe
+        info = (
+            known
+            or probe(source, self.tools.ffprobe)
+            or repair(source, self.tools.ffmpeg, self.tools.ffprobe)
         )
         if info is None:
             quarantine(self.root, self.camera, source, "no playable video")
@@ -83,7 +92,7 @@ class Indexer:
         # On the list before the store is asked: a StoreError (or a crash) from here on
         # leaves the segment to index_pending, never unindexed in the tree.
         self.pending.add(PendingSegment(segment_id, relpath, start))
-        footage = self.index_file(segment_id, relpath, info, start)
+        footage = self.index_file(segment_id, relpath, info, start, motion)
         self.pending.remove(segment_id)
         return footage
 
@@ -102,13 +111,18 @@ class Indexer:
             self.pending.remove(segment.id)
         return done
 
-    def index_file(self, segment_id: str, relpath: str, info: MediaInfo, start: float) -> Footage:
-        """Thumbnail, motion score and index row of a segment already in the tree."""
+    def index_file(
+        self,
+        segment_id: str,
+        relpath: str,
+        info: MediaInfo,
+        start: float,
+        motion: float | None = None,
+    ) -> Footage:
+        """Index row of a segment already in the tree. Its thumbnail is made by the API
+        when someone first asks for it (beside the segment), never here: most are never
+        looked at, and each would cost a decode of the recording."""
         path = self.root / relpath
-        thumb_rel = thumbnail_relpath(relpath)
-        result = analyse(
-            path, self.root / thumb_rel, self.tools.ffmpeg, score=self.spec.motion.enabled
-        )
         footage = Footage(
             id=segment_id,
             camera=self.camera,
@@ -121,8 +135,8 @@ class Indexer:
             codec=info.codec,
             width=info.width,
             height=info.height,
-            motion=result.motion,
-            thumbnail=thumb_rel if result.thumbnail else None,
+            motion=motion,
+            thumbnail=thumbnail_relpath(relpath),
         )
         self._index(footage)
         return footage

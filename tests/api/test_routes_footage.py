@@ -1,10 +1,10 @@
 """The camera and footage routes over real footage, through a real server in a subprocess.
 
 Covers: the camera list (passwords masked), one camera, unknown cameras (404),
-snapshots and their errors, releasing without a configured token; a camera's
+releasing without a configured token; a camera's
 footage in order, by time range, in RFC 3339, paged with a cursor, newest first;
-bad parameters (JSON 400 naming the parameter); footage metadata, whole videos,
-thumbnails and their errors.
+bad parameters (JSON 400 naming the parameter); footage metadata and whole
+videos. Snapshots and thumbnails: test_pictures.py.
 """
 
 from __future__ import annotations
@@ -55,26 +55,6 @@ def test_one_camera(api: ApiProcess, dataset: Dataset) -> None:
 @pytest.mark.parametrize("name", ["nope", "Not-A-Label", "a" * 64])
 def test_unknown_camera_is_404(api: ApiProcess, name: str) -> None:
     assert "no camera" in error(get(api, f"/api/v1/cameras/{name}"), 404)
-
-
-def test_snapshot(api: ApiProcess, dataset: Dataset) -> None:
-    response = get(api, "/api/v1/cameras/driveway/snapshot")
-    assert response.status_code == 200
-    assert response.headers["Content-Type"] == "image/jpeg"
-    assert response.content == (dataset.root / "driveway" / "latest.jpg").read_bytes()
-    assert "no-cache" in response.headers["Cache-Control"]
-    # Revalidation is cheap: the browser polls it.
-    again = get(
-        api,
-        "/api/v1/cameras/driveway/snapshot",
-        headers={"If-None-Match": response.headers["ETag"]},
-    )
-    assert again.status_code == 304
-
-
-def test_snapshot_errors(api: ApiProcess) -> None:
-    assert "no snapshot" in error(get(api, "/api/v1/cameras/porch/snapshot"), 404)
-    assert "no camera" in error(get(api, "/api/v1/cameras/nope/snapshot"), 404)
 
 
 def test_release_without_a_configured_token_says_how_to_set_one(api: ApiProcess) -> None:
@@ -204,16 +184,3 @@ def test_video_errors(api: ApiProcess, dataset: Dataset) -> None:
     error(get(api, "/api/v1/footage/nope/video"), 404)
 
 
-def test_thumbnail(api: ApiProcess, dataset: Dataset) -> None:
-    segment = dataset.footage["driveway"][0]
-    response = get(api, f"/api/v1/footage/{segment.id}/thumbnail")
-    assert response.status_code == 200
-    assert response.headers["Content-Type"] == "image/jpeg"
-    assert segment.thumbnail is not None
-    assert response.content == (dataset.root / segment.thumbnail).read_bytes()
-
-
-def test_thumbnail_errors(api: ApiProcess, dataset: Dataset) -> None:
-    without = dataset.footage["garden"][1]
-    assert "no thumbnail" in error(get(api, f"/api/v1/footage/{without.id}/thumbnail"), 404)
-    error(get(api, "/api/v1/footage/nope/thumbnail"), 404)

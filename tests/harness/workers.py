@@ -78,7 +78,7 @@ class WorkerProcess:
         def child() -> psutil.Process | None:
             for process in psutil.Process(self.process.pid).children():
                 with contextlib.suppress(psutil.NoSuchProcess):  # one that just ended
-                    # The recording one: thumbnails and motion run short-lived ffmpegs too.
+                    # The recording one: motion runs a decoder ffmpeg beside it.
                     if "-segment_list" in process.cmdline():
                         return process
             return None

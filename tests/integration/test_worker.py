@@ -48,10 +48,7 @@ def segments_indexed(store: Store, camera: str) -> int:
 def test_records_uuid_segments_playable_and_indexed_once(
     demo_cameras: DemoCameraFactory, workers: WorkerFactory, sqlite_store: Store, footage_root: Path
 ) -> None:
-    camera = demo_cameras()
-    # An earlier run's picture must not stop this one (ffmpeg refuses to overwrite by default).
-    (footage_root / "front").mkdir()
-    (footage_root / "front" / "latest.jpg").write_bytes(b"old picture")
+    camera = demo_cameras()  # a moving ball
     worker = workers("front", camera.url("/demo"), segmentSeconds=5, snapshotSeconds=2)
     wait_until(lambda: phase_of(sqlite_store, "front") == "Recording", 30, what="Recording")
     wait_until(lambda: segments_indexed(sqlite_store, "front") >= 6, 60, what="6 segments")
@@ -71,17 +68,34 @@ def test_records_uuid_segments_playable_and_indexed_once(
         )
         assert playable_seconds(footage_root / row.path) == pytest.approx(row.duration, abs=0.1)
         assert row.codec == "h264" and (row.width, row.height) == (320, 180)
-        assert row.thumbnail and (footage_root / row.thumbnail).stat().st_size > 0
+        # The thumbnail's place beside the segment: the API makes it when first asked.
+        assert row.thumbnail == str(Path(row.path).with_suffix(".jpg"))
     assert decodes_cleanly(footage_root / rows[0].path)
     # Names sort by time, and the segments follow each other without losing time.
     assert [r.id for r in rows] == sorted(r.id for r in rows)
     span = rows[-1].end - rows[0].start
     assert sum(r.duration for r in rows) >= 0.97 * span
     assert span >= 25
-    # The latest picture is kept fresh while recording.
-    assert (footage_root / "front" / "latest.jpg").read_bytes()[:2] == b"\xff\xd8"  # a JPEG
+    # Motion is scored from sampled keyframes (the ball moves), and the worker decoded
+    # nothing else: no picture of its own.
+    assert any(r.motion is not None and r.motion > 0 for r in rows)
+    assert not list(footage_root.rglob("*.jpg"))
+    assert sqlite_store.list_events("front"), "the moving ball raised no motion event"
     record = sqlite_store.get_camera("front")
     assert record is not None and record.worker is None  # released on SIGTERM
+
+
+def test_still_picture_scores_no_motion(
+    demo_cameras: DemoCameraFactory, workers: WorkerFactory, sqlite_store: Store
+) -> None:
+    camera = demo_cameras(pattern="colors")  # still colour bars
+    worker = workers("hall", camera.url("/demo"), segmentSeconds=4, snapshotSeconds=0)
+    wait_until(lambda: segments_indexed(sqlite_store, "hall") >= 4, 60, what="4 segments")
+    assert worker.stop() == exits.OK
+    scores = [r.motion for r in sqlite_store.footage_range("hall", limit=100).items]
+    assert [s for s in scores if s is not None], "no segment was scored"
+    assert all(s is None or s < 0.01 for s in scores)
+    assert sqlite_store.list_events("hall") == []
 
 
 def test_camera_outage_reconnects_without_losing_the_worker(

@@ -14,19 +14,22 @@ from spectare.worker.ffmpeg import (
     SegmentEntry,
     Timeline,
     classify_exit,
+    decode_command,
     parse_segment_line,
+    parse_video_stream,
     record_command,
 )
 
 
-def job(**spec: object) -> RecordJob:
+def job(keyframes_fd: int | None = None, codec: str | None = None, **spec: object) -> RecordJob:
     return RecordJob(
         url="rtsp://u:p@cam/1",
         spec=CameraSpec(url="rtsp://cam/1", **spec),  # type: ignore[arg-type]
         container="mp4",
         incoming=Path("/f/cam/.incoming"),
         run_id="run1",
-        snapshot=Path("/f/cam/latest.jpg"),
+        keyframes_fd=keyframes_fd,
+        codec=codec,
     )
 
 
@@ -38,14 +41,50 @@ def test_recording_copies_video_and_never_decodes_it() -> None:
     assert "movflags=+frag_keyframe+empty_moov+default_base_moof" in text
     assert "-segment_list pipe:1 -segment_list_type csv" in text
     assert cmd[cmd.index("-segment_list_type") + 2] == "/f/cam/.incoming/run1-%06d.mp4"
-    # Only the snapshot output decodes, and only keyframes.
-    assert "-skip_frame nokey" in text and text.endswith("/f/cam/latest.jpg")
+    # Nothing decodes: no decoder option, no filter, no picture output.
+    for decoding in ("-skip_frame", "-vf", "-filter_complex", "image2", "-update"):
+        assert decoding not in cmd
+    assert "pipe:3" not in text and "-bsf:v" not in text
 
 
-def test_no_snapshot_no_decoding() -> None:
-    spec_job = job(snapshotSeconds=0)
-    cmd = record_command(RecordJob(**{**spec_job.__dict__, "snapshot": None}))
-    assert "-skip_frame" not in cmd and "image2" not in cmd
+def test_motion_gets_a_copy_of_the_keyframes_only() -> None:
+    cmd = record_command(job(keyframes_fd=7))
+    text = " ".join(cmd)
+    assert "-skip_frame" not in cmd and "-vf" not in cmd  # still nothing decodes
+    # Parameter sets and IDR slices pass, the rest is dropped before it is written.
+    assert "filter_units=pass_types=5|7|8" in text and text.endswith("-f h264 pipe:7")
+    hevc = " ".join(record_command(job(keyframes_fd=7, codec="hevc")))
+    assert "filter_units=pass_types=16-21|32-34" in hevc and hevc.endswith("-f hevc pipe:7")
+    # A codec without a keyframe filter records without motion rather than failing.
+    assert "pipe:7" not in record_command(job(keyframes_fd=7, codec="mjpeg"))
+
+
+def test_decoder_reads_keyframes_and_writes_tiny_grey_frames() -> None:
+    cmd = decode_command("ffmpeg", "h264", (64, 36))
+    text = " ".join(cmd)
+    assert "-f h264 -i pipe:0" in text and "scale=64:36:flags=area,format=gray" in text
+    assert "-probesize 32" in text and text.endswith("-f rawvideo pipe:1")
+    assert "nobuffer" not in text  # it holds the first frame back until the next one
+
+
+@pytest.mark.parametrize(
+    ("line", "video"),
+    [
+        (
+            "[info]   Stream #0:0: Video: h264 (Constrained Baseline), yuv420p(progressive), "
+            "1920x1080 [SAR 1:1 DAR 16:9], 15 fps, 15 tbr, 90k tbn",
+            ("h264", 1920, 1080),
+        ),
+        (
+            "  Stream #0:0[0x1](und): Video: hevc (Main) (hvc1 / 0x31637668), "
+            "yuv420p(tv, bt709), 2560x1440, 4000 kb/s",
+            ("hevc", 2560, 1440),
+        ),
+        ("[info]   Stream #0:1: Audio: pcm_mulaw, 8000 Hz, mono, s16, 64 kb/s", None),
+    ],
+)
+def test_video_stream_from_the_log(line: str, video: tuple[str, int, int] | None) -> None:
+    assert parse_video_stream(line) == video
 
 
 def test_segment_list_lines() -> None:

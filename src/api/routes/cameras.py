@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from flask import Blueprint, Response, request
 
 from spectare.api.context import services
@@ -9,8 +11,10 @@ from spectare.api.errors import ApiError, json_response
 from spectare.api.media import send_media
 from spectare.api.routes.common import JPEG, NOT_FOUND, require_camera
 from spectare.api.schemas import CameraList, CameraOut, Released
+from spectare.api.snapshots import newest_file
+from spectare.api.snapshots import snapshot as latest_picture
 from spectare.api.spec import Reply, operation
-from spectare.layout import snapshot_path
+from spectare.layout import resolve
 from spectare.logs import get_logger
 
 log = get_logger(__name__)
@@ -55,7 +59,8 @@ def get_camera(name: str) -> Response:
     bp,
     "/api/v1/cameras/<name>/snapshot",
     summary="Latest snapshot",
-    description="The camera's latest picture, refreshed every snapshotSeconds while it records.",
+    description="The camera's latest picture: the newest keyframe of what it is recording "
+    "(or last recorded), made on demand and kept a few seconds.",
     tag="cameras",
     access="read",
     replies={
@@ -68,12 +73,17 @@ def snapshot(name: str) -> Response:
     """The latest picture of a camera."""
     ctx = services()
     require_camera(ctx.store, name)
-    path = snapshot_path(ctx.footage_root, name)
-    if not path.is_file():
+    indexed = None
+    for footage in ctx.store.footage_range(name, limit=3, descending=True).items:
+        with contextlib.suppress(ValueError):
+            indexed = resolve(ctx.footage_root, footage.path)
+        if indexed is not None and indexed.is_file():
+            break  # the newest whose file retention has not removed
+    source = newest_file(ctx.footage_root, name, indexed)
+    path = latest_picture(ctx.settings.ffmpeg, ctx.footage_root, name, source)
+    if path is None:
         raise ApiError(
-            404,
-            f"no snapshot of camera {name!r} yet: one is taken every snapshotSeconds "
-            "while the camera records",
+            404, f"no snapshot of camera {name!r} yet: it has recorded nothing to take one from"
         )
     return send_media(path, "image/jpeg", immutable=False)
 

@@ -13,6 +13,7 @@ from spectare.api.media import VIDEO_TYPES, mimetype_for, send_media
 from spectare.api.params import FootageQuery, check_range, query
 from spectare.api.routes.common import JPEG, NOT_FOUND, require_camera
 from spectare.api.schemas import Error, FootageOut, FootagePage
+from spectare.api.snapshots import thumbnail as make_thumbnail
 from spectare.api.spec import Body, Reply, operation
 from spectare.layout import resolve
 from spectare.logs import get_logger
@@ -143,6 +144,7 @@ def video(footage_id: str) -> Response:
     bp,
     "/api/v1/footage/<footage_id>/thumbnail",
     summary="One segment's thumbnail",
+    description="Its first keyframe, made when first asked for and kept.",
     tag="footage",
     access="read",
     replies={
@@ -156,4 +158,11 @@ def thumbnail(footage_id: str) -> Response:
     footage = _footage(footage_id)
     if not footage.thumbnail:
         raise ApiError(404, f"footage {footage_id!r} has no thumbnail")
-    return send_media(_file(footage.thumbnail), "image/jpeg", immutable=True)
+    segment = _file(footage.path)
+    path = make_thumbnail(
+        services().settings.ffmpeg, services().footage_root, segment, _file(footage.thumbnail)
+    )
+    if path is None:
+        gone = "is gone from disk" if not segment.is_file() else "has no picture to show"
+        raise ApiError(404, f"footage {footage_id!r} {gone}")
+    return send_media(path, "image/jpeg", immutable=True)

@@ -6,7 +6,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from apiharness.footage import ClipMaker, add_motion, record_segment, write_snapshot
+from apiharness.footage import ClipMaker, add_motion, record_segment, write_incoming
 from spectare.model import Phase
 from spectare.store import CameraInfo, Event, Footage, open_store
 
@@ -27,6 +27,7 @@ class Dataset:
     footage: dict[str, list[Footage]] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
     ghost: Footage | None = None  # indexed, but its file is gone
+    incoming: Path | None = None  # the segment driveway's worker is writing
     cameras: tuple[str, ...] = ("driveway", "garden", "porch")
 
     @property
@@ -69,13 +70,15 @@ def build(base: Path, clips: ClipMaker, now: float) -> Dataset:
         data.footage["driveway"] = segments
         data.events.append(add_motion(store, segments[1], 1.0, 2.5, 0.31))
         data.events.append(add_motion(store, segments[4], 2.0, 1.5, 0.12))
-        write_snapshot(root, "driveway", clip)
+        # Its worker is writing the next segment (another picture: a fractal).
+        data.incoming = write_incoming(root, "driveway", clips.clip("mandelbrot", SEGMENT_SECONDS))
         assert store.grab("driveway", "worker-a", now, STALE_SECONDS)
         assert store.heartbeat("driveway", "worker-a", now, Phase.RECORDING.value)
         store.bump("driveway", "reconnects", 2)
 
         # garden: held by a worker that died three days ago (orphaned); one segment
-        # without a thumbnail, and one whose file retention removed behind the index.
+        # indexed without a thumbnail (as before they were made on demand), and one whose
+        # file retention removed behind the index.
         store.upsert_camera(
             CameraInfo(
                 id="garden",
@@ -91,7 +94,6 @@ def build(base: Path, clips: ClipMaker, now: float) -> Dataset:
         (root / ghost.path).unlink()
         data.footage["garden"] = [first, second, ghost]
         data.ghost = ghost
-        write_snapshot(root, "garden", garden_clip)
         stale = now - 3 * 86400
         assert store.grab("garden", "worker-b", stale, STALE_SECONDS)
         assert store.heartbeat("garden", "worker-b", stale, Phase.RECORDING.value)

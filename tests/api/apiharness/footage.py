@@ -1,8 +1,9 @@
 """Real footage for the API tests: encoded by ffmpeg, thumbnailed, probed, indexed.
 
 This is the one place that makes footage. It writes exactly what the worker
-writes (fragmented MP4 under ``<root>/<camera>/<YYYY>/<MM>/<DD>/<uuid>.mp4``, a
-``.jpg`` thumbnail beside it, ``latest.jpg`` per camera) and indexes it through the
+writes (fragmented MP4 under ``<root>/<camera>/<YYYY>/<MM>/<DD>/<uuid>.mp4``, indexed
+with the place of its ``.jpg`` thumbnail beside it, which the API makes when first
+asked; the segment being written in ``<camera>/.incoming/``) and indexes it through the
 store interface, so it can be swapped for footage recorded by the worker itself.
 """
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spectare.ids import uuid7_at
-from spectare.layout import segment_relpath, snapshot_path, thumbnail_relpath
+from spectare.layout import incoming_dir, segment_relpath, thumbnail_relpath
 from spectare.store import Event, Footage, Store
 
 #: The container the project records into: survives a SIGKILL, plays in browsers.
@@ -108,29 +109,6 @@ class ClipMaker:
         return dest
 
 
-def frame_jpeg(video: Path, dest: Path, at: float = 0.5) -> None:
-    """A JPEG of the frame at ``at`` seconds, as the worker makes thumbnails and snapshots."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    _run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-v",
-            "error",
-            "-y",
-            "-ss",
-            f"{at:g}",
-            "-i",
-            str(video),
-            "-frames:v",
-            "1",
-            "-q:v",
-            "4",
-            str(dest),
-        ]
-    )
-
-
 def record_segment(
     store: Store,
     root: Path,
@@ -148,10 +126,7 @@ def record_segment(
     dest = root / relpath
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(clip, dest)
-    thumb_rel = None
-    if thumbnail:
-        thumb_rel = thumbnail_relpath(relpath)
-        frame_jpeg(dest, root / thumb_rel)
+    thumb_rel = thumbnail_relpath(relpath) if thumbnail else None
     footage = Footage(
         id=segment_id,
         camera=camera,
@@ -186,8 +161,9 @@ def add_motion(store: Store, footage: Footage, offset: float, length: float, sco
     return event
 
 
-def write_snapshot(root: Path, camera: str, clip: Path) -> Path:
-    """The camera's ``latest.jpg``."""
-    dest = snapshot_path(root, camera)
-    frame_jpeg(clip, dest, at=1.0)
+def write_incoming(root: Path, camera: str, clip: Path) -> Path:
+    """A segment the camera's worker is still writing."""
+    dest = incoming_dir(root, camera) / "0a1b2c3d4e5f-1-000007.mp4"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(clip, dest)
     return dest
