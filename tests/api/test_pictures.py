@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from apiharness.dataset import Dataset
 from apiharness.server import ApiProcess
 

@@ -182,5 +182,3 @@ def test_video_errors(api: ApiProcess, dataset: Dataset) -> None:
     assert dataset.ghost is not None
     assert "gone from disk" in error(get(api, f"/api/v1/footage/{dataset.ghost.id}/video"), 404)
     error(get(api, "/api/v1/footage/nope/video"), 404)
-
-
