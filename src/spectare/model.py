@@ -121,7 +121,7 @@ class CameraSpec(_Spec):
         default=None,
         pattern=RTSP_URL,
         max_length=2048,
-        description="Optional low-resolution stream used for snapshots.",
+        description="Optional low-resolution stream of the same camera (not used yet).",
     )
     credentials_secret: str | None = Field(
         default=None,
@@ -140,7 +140,11 @@ class CameraSpec(_Spec):
         default_factory=Retention, description="How long footage is kept (days, maxBytes)."
     )
     snapshot_seconds: int = Field(
-        default=10, ge=0, le=3600, description="Refresh of the latest picture in seconds; 0 = off."
+        default=10,
+        ge=0,
+        le=3600,
+        description="No longer used, accepted so that older manifests still apply: the API "
+        "makes the latest picture on demand from the newest keyframe.",
     )
     motion: Motion = Field(default_factory=Motion, description="Motion scoring per segment.")
 
