@@ -18,11 +18,11 @@ import yaml
 
 from harness.controlplane import ControlPlane
 from harness.kubeclient import KubeHTTP
+from harness.kubectl import kubectl as run_kubectl
 from harness.procs import free_port, stop_process, wait_until
 from spectare.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
-KUBECTL = "/usr/bin/kubectl"
 OPERATOR_SA = ("spectare", "spectare-operator")
 SELECTOR = "app.kubernetes.io/managed-by=spectare"
 TIMEOUT = 60.0
@@ -31,15 +31,7 @@ API = "/apis/spectare.io/v1alpha1"
 
 def kubectl(plane: ControlPlane, *args: str, stdin: str | None = None) -> str:
     """Run kubectl as the admin; its output (a failure fails the test)."""
-    proc = subprocess.run(
-        [KUBECTL, "--kubeconfig", str(plane.admin_kubeconfig), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr}"
-    return proc.stdout
+    return run_kubectl(plane, *args, stdin=stdin).stdout
 
 
 def grant_deploy_role(kube: KubeHTTP, namespace: str) -> None:

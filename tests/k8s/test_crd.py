@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,29 +11,13 @@ import yaml
 
 from harness.controlplane import ControlPlane
 from harness.kubeclient import ApiError, KubeHTTP
+from harness.kubectl import kubectl
 from harness.procs import wait_until
 from spectare.crd import NAME
 
 pytestmark = pytest.mark.k8s
 
 ROOT = Path(__file__).resolve().parents[2]
-KUBECTL = "/usr/bin/kubectl"
-
-
-def kubectl(
-    plane: ControlPlane, *args: str, stdin: str | None = None, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    """Run kubectl as the admin; the completed process (raises on failure when ``check``)."""
-    proc = subprocess.run(
-        [KUBECTL, "--kubeconfig", str(plane.admin_kubeconfig), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr}")
-    return proc
 
 
 def install_crd(plane: ControlPlane) -> None:

@@ -1,4 +1,13 @@
-"""Tests of the test harness itself: a real API server and the test kubelet."""
+"""The test harness itself: a real API server and the test kubelet that runs pods as processes.
+
+Covers: a pod's exit code makes it Failed (137 after SIGKILL), a missing executable
+fails it, a running pod reports Running and keeps its output; its environment comes
+from Secrets, ConfigMaps and fields, and a missing required Secret holds it until the
+Secret exists; deleting a pod kills its process, after the grace period for one that
+ignores SIGTERM; label selectors and the mark-only mode; stopping the kubelet ends
+every process; RBAC binds a ServiceAccount's user, and tokens are refused for an
+unregistered ServiceAccount.
+"""
 
 from __future__ import annotations
 
