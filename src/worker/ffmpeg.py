@@ -60,6 +60,17 @@ _KEYFRAME_FILTERS: dict[str, tuple[str, str]] = {
 }
 
 
+def keyframe_components() -> tuple[set[str], set[str]]:
+    """The raw muxers and bitstream filters motion sampling needs from ffmpeg's build."""
+    muxers = {muxer for muxer, _ in _KEYFRAME_FILTERS.values()}
+    filters = {
+        part.split("=", 1)[0]
+        for _, chain in _KEYFRAME_FILTERS.values()
+        for part in chain.split(",")
+    }
+    return muxers, filters
+
+
 def keyframe_codec(codec: str | None) -> str | None:
     """The codec whose keyframes a run can hand out for motion: H.264 unless a run has
     shown the camera sends something else (HEVC, or a codec without keyframe filter)."""
@@ -196,6 +207,16 @@ _CAUSES: list[tuple[Cause, re.Pattern[str]]] = [
         ),
     ),
 ]
+
+
+#: What ffmpeg says when its build lacks the muxer or a filter of the keyframe output.
+_KEYFRAME_OUTPUT_MISSING = ("bitstream filter not found", "is not a suitable output format")
+
+
+def keyframe_output_missing(lines: list[str]) -> bool:
+    """Whether ffmpeg refused the keyframe output because its build lacks a part of it;
+    the camera is then recorded without motion rather than not at all."""
+    return any(marker in line.lower() for line in lines for marker in _KEYFRAME_OUTPUT_MISSING)
 
 
 def classify_exit(lines: list[str], stopping: bool) -> Cause:

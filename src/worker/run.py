@@ -26,6 +26,7 @@ from spectare.worker.ffmpeg import (
     RecordJob,
     classify_exit,
     keyframe_codec,
+    keyframe_output_missing,
     record_command,
 )
 from spectare.worker.keyframes import keyframe_pipe, sample_seconds
@@ -97,6 +98,8 @@ class Worker:
         self._finished: queue.Queue[Finished | None] = queue.Queue()
         #: The camera's codec as the last run saw it (which keyframe filter motion needs).
         self._codec: str | None = None
+        #: False once ffmpeg's build has shown it cannot copy keyframes out for motion.
+        self._motion_possible = True
         self._recorder: Recorder | None = None
         self._segments_this_run = 0
 
@@ -201,7 +204,8 @@ class Worker:
             attempt += 1
             # Each ffmpeg of this worker names its files apart: one that was killed leaves
             # its partial segment for this worker to index, never for the next to overwrite.
-            codec = keyframe_codec(self._codec) if self.spec.motion.enabled else None
+            wanted = self.spec.motion.enabled and self._motion_possible
+            codec = keyframe_codec(self._codec) if wanted else None
             keyframes = keyframe_pipe() if codec is not None else None
             run = dataclasses.replace(
                 job,
@@ -239,6 +243,9 @@ class Worker:
                 else classify_exit(list(recorder.tail), self.stopping.is_set())
             )
             log.info("ffmpeg.exited", camera=self.camera, code=code, cause=cause.value)
+            if keyframes is not None and keyframe_output_missing(list(recorder.tail)):
+                self._motion_possible = False
+                log.warning("motion.unavailable", camera=self.camera, reason="ffmpeg build")
             if cause is Cause.STOPPED:
                 break
             healthy = (

@@ -26,6 +26,7 @@ from harness.procs import free_port, wait_until
 from harness.rtsp import DemoCameraFactory
 from harness.workers import FAST_ENV
 from spectare.store.sqlite import SQLiteStore
+from spectare.worker.ffmpeg import keyframe_components
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -99,6 +100,24 @@ def test_worker_image_has_ffmpeg_and_ffprobe_but_no_gpu_chain(
     assert out.strip() == "", out
     code, out = _shell(docker_engine, spectare_images.control_ref, "command -v ffmpeg ffprobe")
     assert code != 0 and out.strip() == "", "the control image has no ffmpeg"
+
+
+def test_worker_image_ffmpeg_can_sample_keyframes_for_motion(
+    spectare_images: BuiltImages, docker_engine: PrivateDockerd
+) -> None:
+    """The image's minimal ffmpeg has every muxer and filter the worker's keyframe output
+    names (a missing one turns motion off on every camera)."""
+    muxers, filters = keyframe_components()
+    code, out = _shell(
+        docker_engine,
+        spectare_images.worker_ref,
+        "ffmpeg -hide_banner -muxers; ffmpeg -hide_banner -bsfs",
+    )
+    assert code == 0, out
+    # Muxers are listed as " E  name  description", bitstream filters one name a line.
+    names = {words[-1] if len(words := line.split()[:2]) == 1 else words[1] for line in
+             out.splitlines() if line.strip()}  # fmt: skip
+    assert muxers <= names and filters <= names, sorted((muxers | filters) - names)
 
 
 def test_worker_image_records_a_camera_with_a_read_only_root(

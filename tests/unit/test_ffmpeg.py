@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from spectare.worker.ffmpeg import (
     Timeline,
     classify_exit,
     decode_command,
+    keyframe_output_missing,
     parse_segment_line,
     parse_video_stream,
     record_command,
@@ -143,3 +145,24 @@ def test_routine_warnings_are_noise_real_ones_are_not() -> None:
 
     assert is_noise("[swscaler @ 0x1] [warning] deprecated pixel format used, make sure ...")
     assert not is_noise("[rtsp @ 0x1] [error] method DESCRIBE failed: 401 Unauthorized")
+
+
+@pytest.mark.parametrize(
+    ("muxer", "filters"),
+    [("h264", "no_such_filter"), ("no_such_muxer", "h264_mp4toannexb")],
+)
+def test_a_build_without_the_keyframe_output_is_recognised(muxer: str, filters: str) -> None:
+    """Real ffmpeg's words when its build lacks the keyframe muxer or a filter."""
+    proc = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "level+info", "-f", "lavfi", "-i",
+         "testsrc=d=1", "-c:v", "mjpeg", "-f", "null", "-", "-map", "0:v", "-c", "copy",
+         "-bsf:v", filters, "-f", muxer, "-y", "/dev/null"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert keyframe_output_missing(proc.stderr.splitlines())
+
+
+def test_a_camera_failure_is_not_a_missing_keyframe_output() -> None:
+    lines = ["[tcp @ 0x1] Connection to tcp://127.0.0.1:9 failed: Connection refused"]
+    assert not keyframe_output_missing(lines)
