@@ -210,7 +210,11 @@ _CAUSES: list[tuple[Cause, re.Pattern[str]]] = [
 
 
 #: What ffmpeg says when its build lacks the muxer or a filter of the keyframe output.
-_KEYFRAME_OUTPUT_MISSING = ("bitstream filter not found", "is not a suitable output format")
+_KEYFRAME_OUTPUT_MISSING = (
+    "bitstream filter not found",
+    "error initializing bitstream filter",
+    "is not a suitable output format",
+)
 
 
 def keyframe_output_missing(lines: list[str]) -> bool:

@@ -163,6 +163,17 @@ def test_a_build_without_the_keyframe_output_is_recognised(muxer: str, filters: 
     assert keyframe_output_missing(proc.stderr.splitlines())
 
 
+def test_a_filter_built_without_its_bitstream_reader_is_recognised() -> None:
+    """What a minimal build says when filter_units lacks the H.264 reader (seen in the
+    worker image before it had one)."""
+    lines = [
+        "[filter_units @ 0x1] [error] Codec 'h264' (27) is not supported by the bitstream "
+        "filter 'filter_units'. Supported codecs are:",
+        "[error] Error initializing bitstream filter: bsf_list",
+    ]
+    assert keyframe_output_missing(lines)
+
+
 def test_a_camera_failure_is_not_a_missing_keyframe_output() -> None:
     lines = ["[tcp @ 0x1] Connection to tcp://127.0.0.1:9 failed: Connection refused"]
     assert not keyframe_output_missing(lines)
