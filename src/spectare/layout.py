@@ -10,7 +10,6 @@ from pathlib import Path
 INCOMING = ".incoming"
 #: Leftovers that no tool can play are moved here, never deleted.
 QUARANTINE = ".quarantine"
-SNAPSHOT = "latest.jpg"
 SEGMENT_SUFFIXES = frozenset({".mp4", ".ts", ".mkv"})
 
 
@@ -42,11 +41,6 @@ def incoming_dir(root: Path, camera: str) -> Path:
 def quarantine_dir(root: Path, camera: str) -> Path:
     """Where unplayable leftovers of a camera are kept."""
     return root / camera / QUARANTINE
-
-
-def snapshot_path(root: Path, camera: str) -> Path:
-    """The camera's latest picture."""
-    return root / camera / SNAPSHOT
 
 
 def resolve(root: Path, relpath: str) -> Path:
