@@ -21,23 +21,33 @@ from k8s.operator_env import SELECTOR, TIMEOUT, Cluster
 pytestmark = [pytest.mark.k8s, pytest.mark.slow]
 
 
-def test_killed_worker_is_replaced(env: dict[str, Any], demo_cameras: Any) -> None:
+def recording(env: dict[str, Any], demo_cameras: Any, name: str) -> tuple[Cluster, Any, str]:
+    """A node, the operator and a Camera ``name`` recording; its first pod's name."""
     cluster: Cluster = env["cluster"]
     node = env["kubelet"](label_selector=SELECTOR)
     env["operator"]()
-    cam = demo_cameras()
-    cluster.apply_camera("porch", cam.url("/demo"))
-    first = cluster.wait_pod("porch")["metadata"]["name"]
-    cluster.wait_status("porch", lambda s: s.get("phase") == "Recording", "Recording")
+    cluster.apply_camera(name, demo_cameras().url("/demo"))
+    first = cluster.wait_pod(name)["metadata"]["name"]
+    cluster.wait_status(name, lambda s: s.get("phase") == "Recording", "Recording")
+    return cluster, node, first
+
+
+def recorded_by(cluster: Cluster, name: str, pod: str) -> dict[str, Any]:
+    """The Camera's status once ``pod`` records it."""
+    return cluster.wait_status(
+        name,
+        lambda s: s.get("phase") == "Recording" and s.get("workerPod") == pod,
+        "Recording by the replacement",
+    )
+
+
+def test_killed_worker_is_replaced(env: dict[str, Any], demo_cameras: Any) -> None:
+    cluster, node, first = recording(env, demo_cameras, "porch")
 
     node.signal_pod(first, signal.SIGKILL)
 
     second = cluster.wait_pod("porch", not_named=first)["metadata"]["name"]
-    status = cluster.wait_status(
-        "porch",
-        lambda s: s.get("phase") == "Recording" and s.get("workerPod") == second,
-        "Recording by the replacement",
-    )
+    status = recorded_by(cluster, "porch", second)
     assert status["restarts"] == 1
     wait_until(
         lambda: {"WorkerFailed", "WorkerReplaced", "Recording"} <= cluster.event_reasons("porch"),
@@ -52,13 +62,7 @@ def test_killed_worker_is_replaced(env: dict[str, Any], demo_cameras: Any) -> No
 
 
 def test_frozen_worker_is_released_and_replaced(env: dict[str, Any], demo_cameras: Any) -> None:
-    cluster: Cluster = env["cluster"]
-    node = env["kubelet"](label_selector=SELECTOR)
-    env["operator"]()
-    cam = demo_cameras()
-    cluster.apply_camera("yard", cam.url("/demo"))
-    first = cluster.wait_pod("yard")["metadata"]["name"]
-    cluster.wait_status("yard", lambda s: s.get("phase") == "Recording", "Recording")
+    cluster, node, first = recording(env, demo_cameras, "yard")
     pid = node.wait_for_pid(first)
 
     os.killpg(pid, signal.SIGSTOP)  # the whole pod (worker and ffmpeg): alive but silent
@@ -66,11 +70,7 @@ def test_frozen_worker_is_released_and_replaced(env: dict[str, Any], demo_camera
 
     second = cluster.wait_pod("yard", not_named=first)["metadata"]["name"]
     assert time.time() - frozen_at >= 6  # not before the heartbeat went stale
-    status = cluster.wait_status(
-        "yard",
-        lambda s: s.get("phase") == "Recording" and s.get("workerPod") == second,
-        "Recording by the replacement",
-    )
+    status = recorded_by(cluster, "yard", second)
     assert status["restarts"] == 1
     row = cluster.store.get_camera("yard")
     assert row is not None and row.worker == second
