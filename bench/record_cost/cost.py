@@ -18,10 +18,11 @@ from record_cost.procs import descendants, freeze_and_kill, log, proc_memory, pr
 from record_cost.recorders import Recorder
 from record_cost.source import ClipServer
 
-#: Subjects: Spectare's worker with a Camera spec, or Frigate's pipeline.
+#: Subjects: Spectare's worker with a Camera spec, or Frigate's pipeline. (The worker
+#: makes no snapshots any more: the API makes pictures when they are asked for.)
 SPECS: dict[str, dict[str, Any]] = {
-    "defaults": {"snapshotSeconds": 10, "motion": {"enabled": True}},
-    "off": {"snapshotSeconds": 0, "motion": {"enabled": False}},
+    "defaults": {"motion": {"enabled": True}},
+    "off": {"motion": {"enabled": False}},
 }
 
 

@@ -8,14 +8,15 @@ import platform
 import statistics
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 TARGETS = {"defaults": 1.25, "off": 1.05}
 TARGET_PSS_MB = 30.0
 TARGET_KEPT = 0.95
 NAMES = {
-    "defaults": "Spectare, defaults (motion on, snapshots on)",
-    "off": "Spectare, motion and snapshots off",
+    "defaults": "Spectare, defaults (motion on; pictures are the API's, on demand)",
+    "off": "Spectare, motion off",
     "frigate": "Frigate's recording pipeline (ffmpeg, then ffprobe + faststart remux per "
     "10 s segment)",
 }
@@ -45,6 +46,16 @@ def machine() -> str:
     )
 
 
+def ffmpeg_option(opts: Any) -> str:
+    """The command's ``--ffmpeg-from`` and ``--output``, as given (home folder shortened)."""
+    text = ""
+    if opts.ffmpeg_from is not None:
+        text += f" --ffmpeg-from {str(opts.ffmpeg_from).replace(str(Path.home()), '~')}"
+    if opts.output.name != "record_cost.md":
+        text += f" --output bench/results/{opts.output.name}"
+    return text
+
+
 def commit() -> str:
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], capture_output=True,
@@ -68,7 +79,7 @@ def render(opts: Any, runs: list[dict[str, Any]], kills: list[dict[str, Any]],
         f"- Load average (1 min) during the windows: {min(loads):.2f}-{max(loads):.2f}; the "
         "machine is shared with other work, so figures are CPU time, not wall time",
         f"- Command: `.venv/bin/python bench/record_cost --cameras {opts.cameras} --seconds "
-        f"{opts.seconds:g} --repeat {opts.repeat}`",
+        f"{opts.seconds:g} --repeat {opts.repeat}{ffmpeg_option(opts)}`",
         f"- Cameras: {opts.cameras} x 1920x1080 H.264, 15 fps, GOP 2 s, no B-frames, from a "
         "clip with sensor-like grain served in real time over RTSP/TCP on 127.0.0.1; as "
         f"recorded: keyframes {stream[0]:.1f} kB, other frames {stream[1]:.1f} kB, "

@@ -25,10 +25,6 @@ class RecordJob:
     container: Container
     incoming: Path
     run_id: str
-    #: Keyframes for motion scoring go to this file descriptor (None: motion off).
-    keyframes_fd: int | None = None
-    #: The camera's video codec, once a run has seen it (None: not yet known).
-    codec: str | None = None
     rw_timeout_seconds: float = 10.0
     ffmpeg: str = "ffmpeg"
 
@@ -50,7 +46,8 @@ def segment_options(container: Container) -> list[str]:
 
 
 #: Bitstream filters that keep only keyframes (with their parameter sets, in Annex B),
-#: per codec: the raw muxer for the codec, and the NAL unit types to pass.
+#: per codec: the raw muxer for the codec, and the NAL unit types to pass. Motion reads
+#: the keyframes of ts and mkv segments through them (fragmented MP4 is read directly).
 _KEYFRAME_FILTERS: dict[str, tuple[str, str]] = {
     "h264": ("h264", "h264_mp4toannexb,dump_extra=freq=keyframe,filter_units=pass_types=5|7|8"),
     "hevc": (
@@ -61,7 +58,7 @@ _KEYFRAME_FILTERS: dict[str, tuple[str, str]] = {
 
 
 def keyframe_components() -> tuple[set[str], set[str]]:
-    """The raw muxers and bitstream filters motion sampling needs from ffmpeg's build."""
+    """The raw muxers and bitstream filters motion needs from ffmpeg's build for ts and mkv."""
     muxers = {muxer for muxer, _ in _KEYFRAME_FILTERS.values()}
     filters = {
         part.split("=", 1)[0]
@@ -71,17 +68,18 @@ def keyframe_components() -> tuple[set[str], set[str]]:
     return muxers, filters
 
 
-def keyframe_codec(codec: str | None) -> str | None:
-    """The codec whose keyframes a run can hand out for motion: H.264 unless a run has
-    shown the camera sends something else (HEVC, or a codec without keyframe filter)."""
-    if codec is None:
-        return "h264"
-    return codec if codec in _KEYFRAME_FILTERS else None
+def keyframes_command(ffmpeg: str, path: Path, codec: str) -> list[str] | None:
+    """ffmpeg copying a segment's keyframes (nothing else, nothing decoded) to stdout in
+    Annex B; None for a codec without keyframe filter."""
+    if codec not in _KEYFRAME_FILTERS:
+        return None
+    muxer, filters = _KEYFRAME_FILTERS[codec]
+    return [ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-i", str(path),
+            "-map", "0:v:0", "-c", "copy", "-bsf:v", filters, "-f", muxer, "pipe:1"]  # fmt: skip
 
 
 def record_command(job: RecordJob) -> list[str]:
-    """The ffmpeg command that records ``job``: stream copy, segment list on stdout, and
-    with ``keyframes_fd`` a copy of the keyframes only (no decoding) for motion scoring."""
+    """The ffmpeg command that records ``job``: stream copy, segment list on stdout."""
     timeout_us = str(int(job.rw_timeout_seconds * 1_000_000))
     cmd = [job.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "level+info", "-nostats"]
     cmd += ["-rtsp_transport", job.spec.transport.value, "-timeout", timeout_us]
@@ -95,24 +93,18 @@ def record_command(job: RecordJob) -> list[str]:
     cmd += ["-reset_timestamps", "1", "-flush_packets", "1"]
     cmd += ["-segment_list", "pipe:1", "-segment_list_type", "csv"]
     cmd += [str(job.incoming / f"{job.run_id}-%06d.{job.container}")]
-    codec = keyframe_codec(job.codec)
-    if job.keyframes_fd is not None and codec is not None:
-        muxer, filters = _KEYFRAME_FILTERS[codec]
-        cmd += ["-map", "0:v:0", "-c", "copy", "-bsf:v", filters]
-        cmd += ["-flush_packets", "1", "-f", muxer, f"pipe:{job.keyframes_fd}"]
     return cmd
 
 
 def decode_command(ffmpeg: str, codec: str, grid: tuple[int, int]) -> list[str]:
-    """A long-lived decoder: Annex B keyframes on stdin, tiny grey frames on stdout.
+    """A decoder: Annex B keyframes on stdin until it closes, tiny grey frames on stdout.
 
-    No probing (it would wait for megabytes), one thread, no deblocking: a keyframe
-    scaled to a few dozen pixels needs none of them. No ``-fflags nobuffer`` either: with
-    it the first frame waits for the next keyframe (measured)."""
+    No probing, one thread, no deblocking: a keyframe scaled to a few dozen pixels needs
+    none of them."""
     width, height = grid
     cmd = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "fatal"]
     cmd += ["-probesize", "32", "-analyzeduration", "0"]
-    cmd += ["-flags", "low_delay", "-skip_loop_filter", "all", "-threads", "1"]
+    cmd += ["-skip_loop_filter", "all", "-threads", "1"]
     cmd += ["-f", codec, "-i", "pipe:0"]
     cmd += ["-vf", f"scale={width}:{height}:flags=area,format=gray", "-threads", "1"]
     cmd += ["-fps_mode", "passthrough", "-f", "rawvideo", "pipe:1"]
@@ -207,20 +199,6 @@ _CAUSES: list[tuple[Cause, re.Pattern[str]]] = [
         ),
     ),
 ]
-
-
-#: What ffmpeg says when its build lacks the muxer or a filter of the keyframe output.
-_KEYFRAME_OUTPUT_MISSING = (
-    "bitstream filter not found",
-    "error initializing bitstream filter",
-    "is not a suitable output format",
-)
-
-
-def keyframe_output_missing(lines: list[str]) -> bool:
-    """Whether ffmpeg refused the keyframe output because its build lacks a part of it;
-    the camera is then recorded without motion rather than not at all."""
-    return any(marker in line.lower() for line in lines for marker in _KEYFRAME_OUTPUT_MISSING)
 
 
 def classify_exit(lines: list[str], stopping: bool) -> Cause:

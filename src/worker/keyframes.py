@@ -1,28 +1,26 @@
-"""Motion from sparse keyframes, without decoding the recording.
+"""Motion of a closed segment, from a few of its keyframes: the recording never decodes.
 
-The recording ffmpeg copies the camera's keyframes (and nothing else) into a pipe: no
-decoding there. This module keeps one keyframe every ``every`` seconds, hands it to a
-long-lived decoder ffmpeg that answers with a tiny grey frame, and scores the change
-between consecutive samples. Decoding a grainy 1080p keyframe costs ~12 ms of CPU and an
-ffmpeg start-up ~80 ms, against ~360 ms a minute for receiving the stream at 4 Mbit/s:
-so one decoder per run (not one ffmpeg per segment), and one keyframe in 20 s (measured
-in bench/record_cost: at 15 s the defaults cost 1.30x bare ffmpeg's CPU).
+Once ffmpeg has closed a segment, a keyframe every ``every`` seconds is taken from the
+file and handed to one short-lived decoder ffmpeg that answers with tiny grey frames;
+the score is the largest change between consecutive samples, the last sample of the
+segment before included. Decoding a grainy 1080p keyframe costs ~12 ms of CPU, so three
+a minute are ~10 % of what receiving a 4 Mbit/s stream costs. A decoder that lives only
+while it decodes holds its ~15 MB of frame buffers for a few dozen milliseconds a
+segment, not for the whole recording (measured in bench/record_cost).
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import os
 import subprocess
-import threading
-import time
-from collections.abc import Callable
-from typing import IO
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from spectare.logs import get_logger
-from spectare.worker.ffmpeg import decode_command
-from spectare.worker.motion import changed_share
+from spectare.worker.ffmpeg import decode_command, keyframes_command
+from spectare.worker.motion import frames_of, motion_score
+from spectare.worker.mp4_keyframes import annex_b, read_keyframes
 
 log = get_logger(__name__)
 
@@ -31,10 +29,24 @@ log = get_logger(__name__)
 GRID = (64, 36)
 #: One keyframe in this many seconds is decoded (fewer for short segments).
 SAMPLE_SECONDS = 20.0
+#: Longest a decoder or keyframe extraction may take before the segment goes unscored.
+TOOL_TIMEOUT_SECONDS = 60.0
 _START = b"\x00\x00\x01"
-#: An access unit delimiter after each keyframe tells the decoder's parser that the
-#: picture is complete, so the frame comes out now rather than with the next sample.
-_DELIMITER = b"\x00\x00\x00\x01\x09\x10"
+
+
+def sample_seconds(segment_seconds: int) -> float:
+    """How often to sample: every SAMPLE_SECONDS, but at least twice per segment."""
+    return max(1.0, min(SAMPLE_SECONDS, segment_seconds / 2))
+
+
+def pick(times: Sequence[float], every: float) -> list[int]:
+    """Indices of the keyframes to decode: the first, then each first one at least
+    ``every`` seconds after the last one picked."""
+    picked: list[int] = []
+    for index, moment in enumerate(times):
+        if not picked or moment - times[picked[-1]] >= every - 1e-6:
+            picked.append(index)
+    return picked
 
 
 def _parameter_set(codec: str, header: int) -> bool:
@@ -45,12 +57,11 @@ def _parameter_set(codec: str, header: int) -> bool:
     return header & 0x1F in (7, 8)
 
 
-def split_units(data: bytes, codec: str) -> tuple[list[bytes], bytes]:
-    """Complete keyframe access units at the head of an Annex B stream, and the rest
-    (the last unit is complete only when the next one begins).
+def split_units(data: bytes, codec: str) -> list[bytes]:
+    """The keyframe access units of an Annex B stream of keyframes only.
 
-    The recording ffmpeg puts the parameter sets before each keyframe (sometimes twice):
-    a unit opens at the first parameter set after a picture's slices."""
+    ffmpeg puts the parameter sets before each keyframe (sometimes twice): a unit opens
+    at the first parameter set after a picture's slices."""
     starts: list[int] = []
     in_header = False
     at = data.find(_START)
@@ -60,102 +71,73 @@ def split_units(data: bytes, codec: str) -> tuple[list[bytes], bytes]:
             starts.append(at - 1 if at > 0 and data[at - 1] == 0 else at)
         in_header = header
         at = data.find(_START, at + 3)
-    if len(starts) < 2:
-        return [], data[starts[0] :] if starts else data[-4:]
-    units = [data[a:b] for a, b in itertools.pairwise(starts)]
-    return units, data[starts[-1] :]
+    return [data[a:b] for a, b in itertools.pairwise([*starts, len(data)])]
 
 
-class MotionSampler:
-    """Reads keyframes from ``source``, decodes one every ``every`` seconds, and keeps
-    the largest change seen since the last ``take``."""
+def _mp4_samples(path: Path, every: float) -> tuple[str, list[bytes]] | None:
+    found = read_keyframes(path)
+    if found is None:
+        return None
+    track, keyframes = found
+    samples = []
+    with path.open("rb") as file:
+        for index in pick([k.seconds for k in keyframes], every):
+            file.seek(keyframes[index].offset)
+            sample = file.read(keyframes[index].size)
+            samples.append(track.parameter_sets + annex_b(sample, track.length_size))
+    return track.codec, samples
 
-    def __init__(
-        self,
-        source: IO[bytes],
-        codec: str,
-        ffmpeg: str,
-        every: float,
-        preexec: Callable[[], None] | None = None,
-    ) -> None:
-        self.source = source
-        self.codec = codec
-        self.every = every
-        self._decoder = subprocess.Popen(
-            decode_command(ffmpeg, codec, GRID),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=preexec,
-            start_new_session=True,
+
+def _copied_samples(
+    ffmpeg: str, path: Path, codec: str, seconds: float, every: float
+) -> list[bytes] | None:
+    """Keyframes of a ts or mkv segment, copied out by ffmpeg (~0.1 s of CPU a minute of
+    footage); taken as evenly spread, since the copy carries no times."""
+    command = keyframes_command(ffmpeg, path, codec)
+    if command is None:
+        return None
+    done = subprocess.run(command, capture_output=True, timeout=TOOL_TIMEOUT_SECONDS)
+    units = split_units(done.stdout, codec)
+    if done.returncode != 0 or not units:
+        return None
+    step = seconds / len(units)
+    return [units[i] for i in pick([i * step for i in range(len(units))], every)]
+
+
+@dataclass
+class SegmentMotion:
+    """Scores the segments of one camera in order, carrying each one's last sample over."""
+
+    ffmpeg: str
+    every: float
+    #: (wall-clock end of the segment it came from, grey frame) of the last sample.
+    _last: tuple[float, bytes] | None = None
+
+    def score(self, path: Path, codec: str, start: float, end: float) -> float | None:
+        """The segment's motion, 0.0 (still) to 1.0; None when it could not be scored."""
+        try:
+            if path.suffix == ".mp4":
+                found = _mp4_samples(path, self.every)
+                codec, samples = found if found is not None else (codec, None)
+            else:
+                samples = _copied_samples(self.ffmpeg, path, codec, end - start, self.every)
+            frames = self._decode(codec, samples) if samples else []
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+            log.warning("motion.failed", file=path.name, error=str(exc))
+            frames = []
+        # A gap (a reconnect, an unscored segment) ends the chain: comparing pictures
+        # minutes apart would score the light changing, not motion.
+        previous = self._last if self._last and start - self._last[0] <= self.every else None
+        self._last = (end, frames[-1]) if frames else None
+        if not frames or (previous is None and len(frames) < 2):
+            return None
+        return motion_score([previous[1], *frames] if previous else frames)
+
+    def _decode(self, codec: str, samples: list[bytes]) -> list[bytes]:
+        done = subprocess.run(
+            decode_command(self.ffmpeg, codec, GRID),
+            input=b"".join(samples),
+            capture_output=True,
+            timeout=TOOL_TIMEOUT_SECONDS,
         )
-        self._lock = threading.Lock()
-        self._best: float | None = None
-        self._previous: bytes | None = None
-        self._threads = [
-            threading.Thread(target=self._feed, name="keyframes", daemon=True),
-            threading.Thread(target=self._score, name="motion", daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def take(self) -> float | None:
-        """The largest change since the last call (None when no two samples were compared)."""
-        with self._lock:
-            best, self._best = self._best, None
-        return best
-
-    def _feed(self) -> None:
-        assert self._decoder.stdin is not None
-        # Between samples the pipe is only drained: no copying, no scanning. When one is
-        # due, bytes are kept from there on, and the first whole unit among them is sent.
-        buffer, last = b"", float("-inf")
-        try:
-            while chunk := self.source.read1(1 << 16):  # type: ignore[attr-defined]
-                if not buffer and time.monotonic() - last < self.every:
-                    continue
-                units, _ = split_units(buffer + chunk, self.codec)
-                if not units:
-                    buffer += chunk
-                    continue
-                last, buffer = time.monotonic(), b""
-                self._decoder.stdin.write(units[0] + _DELIMITER)
-                self._decoder.stdin.flush()
-        except (OSError, ValueError) as exc:
-            log.debug("motion.feed_ended", error=str(exc))
-        finally:
-            with contextlib.suppress(OSError):
-                self._decoder.stdin.close()
-
-    def _score(self) -> None:
-        assert self._decoder.stdout is not None
-        size = GRID[0] * GRID[1]
-        while len(frame := self._decoder.stdout.read(size)) == size:
-            if self._previous is not None:
-                change = changed_share(self._previous, frame)
-                with self._lock:
-                    self._best = change if self._best is None else max(self._best, change)
-            self._previous = frame
-
-    def close(self) -> None:
-        """Stop the decoder once the recording ffmpeg has closed the pipe."""
-        self._threads[0].join(timeout=5)
-        try:
-            self._decoder.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._decoder.kill()
-            self._decoder.wait()
-        self._threads[1].join(timeout=5)
-        with contextlib.suppress(OSError):
-            self.source.close()
-
-
-def sample_seconds(segment_seconds: int) -> float:
-    """How often to sample: every SAMPLE_SECONDS, but at least twice per segment."""
-    return max(1.0, min(SAMPLE_SECONDS, segment_seconds / 2))
-
-
-def keyframe_pipe() -> tuple[IO[bytes], int]:
-    """(reading end for the sampler, writing end's descriptor to hand to ffmpeg)."""
-    read_fd, write_fd = os.pipe()
-    return os.fdopen(read_fd, "rb"), write_fd
+        return list(frames_of(done.stdout, GRID[0] * GRID[1]))

@@ -17,7 +17,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from spectare.logs import get_logger
 from spectare.worker.ffmpeg import (
@@ -27,7 +26,6 @@ from spectare.worker.ffmpeg import (
     parse_segment_line,
     parse_video_stream,
 )
-from spectare.worker.keyframes import MotionSampler
 
 log = get_logger(__name__)
 
@@ -43,23 +41,13 @@ def _die_with_parent() -> None:
 
 @dataclass(frozen=True)
 class Closed:
-    """A segment ffmpeg closed: its file, wall-clock span, the run's video stream
-    (codec, width, height) when ffmpeg described it, and its motion score if scored."""
+    """A segment ffmpeg closed: its file, wall-clock span, and the run's video stream
+    (codec, width, height) when ffmpeg described it."""
 
     path: Path
     start: float
     end: float
     video: tuple[str, int, int] | None
-    motion: float | None
-
-
-@dataclass(frozen=True)
-class Motion:
-    """How a run scores motion: the codec its keyframes come in, sampled how often."""
-
-    codec: str
-    every: float
-    ffmpeg: str = "ffmpeg"
 
 
 OnSegment = Callable[[Closed], None]
@@ -81,22 +69,15 @@ class Recorder:
         on_started: Callable[[], None],
         prefix: str = "",
         stall_seconds: float | None = None,
-        motion: Motion | None = None,
-        keyframes: tuple[IO[bytes], int] | None = None,
     ) -> None:
-        """``keyframes`` is the pipe (see keyframes.keyframe_pipe) whose descriptor ``command``
-        writes keyframes to; with ``motion`` they are scored."""
         self.command = command
         self.incoming = incoming
         self.on_segment = on_segment
         self.on_started = on_started
         self.prefix = prefix
         self.stall_seconds = stall_seconds
-        self.motion = motion
-        self.keyframes = keyframes
         #: (codec, width, height) of the video, once ffmpeg has described it.
         self.video: tuple[str, int, int] | None = None
-        self._sampler: MotionSampler | None = None
         self.tail: deque[str] = deque(maxlen=40)
         #: Whether the watchdog stopped ffmpeg because no video arrived.
         self.stalled = False
@@ -111,10 +92,8 @@ class Recorder:
     def start(self) -> None:
         """Start ffmpeg; must be called from the worker's main thread (see _die_with_parent)."""
         self._timeline = Timeline(time.time())
-        pass_fds = (self.keyframes[1],) if self.keyframes else ()
         self._process = subprocess.Popen(
             self.command,
-            pass_fds=pass_fds,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -124,16 +103,6 @@ class Recorder:
             # Signals from a terminal reach the worker only; it decides how ffmpeg stops.
             start_new_session=True,
         )
-        if self.keyframes is not None:
-            os.close(self.keyframes[1])  # ffmpeg holds the writing end; EOF when it exits
-            if self.motion is not None:
-                self._sampler = MotionSampler(
-                    self.keyframes[0],
-                    self.motion.codec,
-                    self.motion.ffmpeg,
-                    self.motion.every,
-                    preexec=_die_with_parent,
-                )
         self._readers = [
             threading.Thread(target=self._read_list, name="segment-list", daemon=True),
             threading.Thread(target=self._read_log, name="ffmpeg-log", daemon=True),
@@ -151,8 +120,7 @@ class Recorder:
             if entry is not None:
                 self.reported.add(entry.name)
                 start, end = self._timeline.place(entry, time.time())
-                motion = self._sampler.take() if self._sampler is not None else None
-                self.on_segment(Closed(self.incoming / entry.name, start, end, self.video, motion))
+                self.on_segment(Closed(self.incoming / entry.name, start, end, self.video))
 
     def _read_log(self) -> None:
         assert self._process is not None and self._process.stderr is not None
@@ -216,10 +184,6 @@ class Recorder:
         # A blocking wait, not a polling loop: an idle worker should cost nothing.
         code = self._process.wait()
         self._exited.set()
-        if self._sampler is not None:
-            self._sampler.close()
-        elif self.keyframes is not None:
-            self.keyframes[0].close()
         for reader in self._readers:
             reader.join(timeout=10)
         return code

@@ -25,13 +25,11 @@ from spectare.worker.ffmpeg import (
     Cause,
     RecordJob,
     classify_exit,
-    keyframe_codec,
-    keyframe_output_missing,
     record_command,
 )
-from spectare.worker.keyframes import keyframe_pipe, sample_seconds
+from spectare.worker.keyframes import SegmentMotion, sample_seconds
 from spectare.worker.probe import MediaInfo
-from spectare.worker.recorder import Closed, Motion, Recorder
+from spectare.worker.recorder import Closed, Recorder
 from spectare.worker.recovery import recover
 from spectare.worker.relay import start_relay
 from spectare.worker.retention import apply_retention
@@ -96,10 +94,7 @@ class Worker:
             store, self.root, camera, spec, Tools(settings.ffmpeg, settings.ffprobe)
         )
         self._finished: queue.Queue[Finished | None] = queue.Queue()
-        #: The camera's codec as the last run saw it (which keyframe filter motion needs).
-        self._codec: str | None = None
-        #: False once ffmpeg's build has shown it cannot copy keyframes out for motion.
-        self._motion_possible = True
+        self._motion = SegmentMotion(settings.ffmpeg, sample_seconds(spec.segment_seconds))
         self._recorder: Recorder | None = None
         self._segments_this_run = 0
 
@@ -204,20 +199,7 @@ class Worker:
             attempt += 1
             # Each ffmpeg of this worker names its files apart: one that was killed leaves
             # its partial segment for this worker to index, never for the next to overwrite.
-            wanted = self.spec.motion.enabled and self._motion_possible
-            codec = keyframe_codec(self._codec) if wanted else None
-            keyframes = keyframe_pipe() if codec is not None else None
-            run = dataclasses.replace(
-                job,
-                run_id=f"{self.run_id}-{attempt}",
-                keyframes_fd=keyframes[1] if keyframes else None,
-                codec=self._codec,
-            )
-            motion = (
-                Motion(codec, sample_seconds(self.spec.segment_seconds), self.settings.ffmpeg)
-                if codec is not None
-                else None
-            )
+            run = dataclasses.replace(job, run_id=f"{self.run_id}-{attempt}")
             recorder = Recorder(
                 record_command(run),
                 run.incoming,
@@ -225,8 +207,6 @@ class Worker:
                 self._on_started,
                 prefix=f"{run.run_id}-",
                 stall_seconds=self.settings.stall_seconds,
-                motion=motion,
-                keyframes=keyframes,
             )
             self._recorder = recorder
             recorder.start()
@@ -234,8 +214,6 @@ class Worker:
                 recorder.stop()
             code = recorder.wait()
             self._recorder = None
-            if recorder.video is not None:
-                self._codec = recorder.video[0]
             self._finish_unreported(recorder)
             cause = (
                 Cause.STALLED
@@ -243,9 +221,6 @@ class Worker:
                 else classify_exit(list(recorder.tail), self.stopping.is_set())
             )
             log.info("ffmpeg.exited", camera=self.camera, code=code, cause=cause.value)
-            if keyframes is not None and keyframe_output_missing(list(recorder.tail)):
-                self._motion_possible = False
-                log.warning("motion.unavailable", camera=self.camera, reason="ffmpeg build")
             if cause is Cause.STOPPED:
                 break
             healthy = (
@@ -276,7 +251,7 @@ class Worker:
         if closed.video is not None and closed.end > closed.start:
             # ffmpeg closed it itself: its span and the run's stream need no ffprobe.
             known = MediaInfo(closed.end - closed.start, *closed.video)
-        self._finished.put(Finished(closed.path, closed.start, closed.end, known, closed.motion))
+        self._finished.put(Finished(closed.path, closed.start, closed.end, known))
 
     def _count_reconnect(self) -> None:
         try:
@@ -291,8 +266,17 @@ class Worker:
             item = self._finished.get()
             if item is None:
                 return
-            self._finish_with_retries(item)
+            self._finish_with_retries(self._scored(item))
             self._apply_retention()
+
+    def _scored(self, item: Finished) -> Finished:
+        """``item`` with its motion score, for a segment ffmpeg closed (a killed run's
+        leftover goes unscored: it may end anywhere)."""
+        known = item.known
+        if not self.spec.motion.enabled or not known or not known.codec or item.start is None:
+            return item
+        score = self._motion.score(item.path, known.codec, item.start, item.end)
+        return dataclasses.replace(item, motion=score)
 
     def _finish_with_retries(self, item: Finished) -> None:
         delay, deadline, path = 1.0, None, item.path

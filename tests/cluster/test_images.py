@@ -105,8 +105,8 @@ def test_worker_image_has_ffmpeg_and_ffprobe_but_no_gpu_chain(
 def test_worker_image_ffmpeg_can_sample_keyframes_for_motion(
     spectare_images: BuiltImages, docker_engine: PrivateDockerd
 ) -> None:
-    """The image's minimal ffmpeg has every muxer and filter the worker's keyframe output
-    names (a missing one turns motion off on every camera)."""
+    """The image's minimal ffmpeg has every muxer and filter that copying the keyframes of
+    a ts or mkv segment out for motion names (a missing one leaves them unscored)."""
     muxers, filters = keyframe_components()
     code, out = _shell(
         docker_engine,
@@ -167,8 +167,8 @@ def test_worker_image_records_a_camera_with_a_read_only_root(
         assert LAYOUT.match(str(segment.relative_to(footage))), segment
         assert playable > 0, segment  # the last one, closed at SIGTERM, may be short
     assert sum(seconds) >= 2.0, seconds
-    # The image's own ffmpeg did the indexing (codec and size) and scored motion from the
-    # keyframes it copied out; thumbnails are the API's, made when first shown.
+    # The image's own ffmpeg did the indexing (codec and size) and decoded the keyframes
+    # read back from each closed segment for motion; thumbnails are the API's.
     store = SQLiteStore(str(data / "spectare.db"))
     try:
         indexed = {f.id: f for f in store.footage_range("gate", limit=1000).items}
@@ -179,7 +179,7 @@ def test_worker_image_records_a_camera_with_a_read_only_root(
         row = indexed[segment.stem]
         assert (row.codec, row.width) == ("h264", camera.width), row
     assert any(indexed[s.stem].motion is not None for s in segments), "motion was scored"
-    assert "motion.unavailable" not in logs.stdout + logs.stderr
+    assert "motion.failed" not in logs.stdout + logs.stderr
 
 
 def test_control_image_serves_the_api_with_a_read_only_root(
