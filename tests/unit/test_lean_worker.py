@@ -2,8 +2,8 @@
 
 Covers: a fresh interpreter that imports what ``spectare worker`` imports (the CLI,
 its settings, the worker, the SQLite store), loads the settings with a camera spec and
-opens a SQLite store has imported none of pydantic, pydantic_settings, dotenv, asyncio
-or ssl; and the RethinkDB backend is imported only for a rethinkdb:// store.
+opens a SQLite store has imported none of pydantic, pydantic_settings, dotenv, asyncio,
+ssl or _hashlib; and the RethinkDB backend is imported only for a rethinkdb:// store.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-HEAVY = ("pydantic", "pydantic_settings", "dotenv", "asyncio", "ssl")
+# _hashlib: OpenSSL's libcrypto (~4 MB), loaded by hashlib, hmac and secrets.
+HEAVY = ("pydantic", "pydantic_settings", "dotenv", "asyncio", "ssl", "_hashlib")
 
 # The imports of `python -P -m spectare worker` up to run_worker, and what run_worker
 # does before recording: settings with a spec, a SQLite store opened.

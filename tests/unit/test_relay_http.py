@@ -2,7 +2,8 @@
 
 Covers: a request for another path is 404, one without the announced token 401, a
 method other than GET 405, a malformed request 400, a camera the hub cannot reach 503
-(each a short text/plain answer that ends with the connection); the relay announces
+(each a short text/plain answer that ends with the connection); tokens are compared
+whole, whatever their lengths; the relay announces
 itself beside the footage and withdraws on stop. The stream itself is covered by
 tests/integration/test_relay.py.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from spectare.live.hub import LiveHub
-from spectare.worker.relay import LiveRelay
+from spectare.worker.relay import LiveRelay, same_token
 
 
 @pytest.fixture
@@ -64,3 +65,11 @@ def test_the_relay_announces_itself_and_withdraws(tmp_path: Path) -> None:
     assert served.path.exists() and served.token in served.path.read_text()
     served.stop()
     assert not served.path.exists()
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("tok", True), ("toK", False), ("", False), ("to", False), ("toke", False), ("tok\0", False)],
+)
+def test_only_the_whole_token_matches(given: str, expected: bool) -> None:
+    assert same_token(given, "tok") is expected
