@@ -122,17 +122,20 @@ def _convert(kind: Any, raw: object) -> object:
         return _bool(raw)
     if kind in (int, float):
         return _number(kind, raw)
-    if kind in (str, Path, Secret):
+    if kind is str or kind is Secret:
         if isinstance(raw, kind):
             return raw
-        if isinstance(raw, str | Path) and kind is not Secret:
-            return kind(raw)
         if isinstance(raw, str):
             return Secret(raw)
-        raise ValueError(f"must be a {kind.__name__}")
-    parse = getattr(kind, "from_setting", None)
+        raise ValueError("must be text")
+    if kind is Path:
+        if isinstance(raw, str | Path):
+            return Path(raw)
+        raise ValueError("must be a path")
     if isinstance(raw, kind):
         return raw
+    # Any other type reads itself from text (the camera spec from its JSON).
+    parse = getattr(kind, "from_setting", None)
     if parse is not None and isinstance(raw, str):
         return parse(raw)
     raise ValueError(f"must be a {getattr(kind, '__name__', kind)}")
