@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import sys
 from dataclasses import dataclass
@@ -58,13 +59,12 @@ def follow_demo_camera(manifests: Manifests, port: int) -> Manifests:
 def local_settings(base: Settings, options: UpOptions) -> Settings:
     """Settings for the local processes: the store and footage under the data directory."""
     data = options.data_dir.resolve()
-    return base.model_copy(
-        update={
-            "store": f"sqlite:///{data / 'spectare.db'}",
-            "footage_dir": data / "footage",
-            "api_port": options.port,
-            "max_workers": options.max_workers or base.max_workers,
-        }
+    return dataclasses.replace(
+        base,
+        store=f"sqlite:///{data / 'spectare.db'}",
+        footage_dir=data / "footage",
+        api_port=options.port,
+        max_workers=options.max_workers or base.max_workers,
     )
 
 

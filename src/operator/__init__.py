@@ -14,9 +14,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from spectare.operator.config import OperatorSettings
+from spectare.operator.config import OperatorSettings, load_operator_settings
 from spectare.settings import Settings
 
 __all__ = ["OperatorSettings", "load_settings", "run"]
@@ -24,7 +25,7 @@ __all__ = ["OperatorSettings", "load_settings", "run"]
 
 def load_settings(**overrides: Any) -> OperatorSettings:
     """Operator settings from ``SPECTARE_*`` environment, with explicit overrides."""
-    return OperatorSettings(**overrides)
+    return load_operator_settings(**overrides)
 
 
 def run(settings: Settings | None = None) -> None:
@@ -43,7 +44,13 @@ def run(settings: Settings | None = None) -> None:
     if isinstance(settings, OperatorSettings):
         ours = settings
     else:
-        given = settings.model_dump(exclude_unset=True) if settings is not None else {}
+        # The shared settings were read from the same environment: passing them all on
+        # keeps the given ones winning, as their overrides (flags) must.
+        given = (
+            {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+            if settings is not None
+            else {}
+        )
         ours = load_settings(**given)
     kopf.run(
         memo=kopf.Memo(settings=ours),

@@ -13,15 +13,17 @@ import click
 from spectare import __version__
 from spectare.errors import UserError
 from spectare.logs import setup_logging
-from spectare.manifests import ManifestError, load_files
-from spectare.settings import Settings, load_settings
+from spectare.settings import Settings, SettingsError, load_settings
+
+# Imports of one subcommand go inside it: ``spectare worker`` runs once per camera and
+# must stay lean (no pydantic, no asyncio): tests/unit/test_lean_worker.py checks.
 
 
 def _settings(load: Callable[[], Settings] = load_settings) -> Settings:
     """Settings from the environment (a clear error when they are bad), logging set up."""
     try:
         settings = load()
-    except Exception as exc:  # pydantic's ValidationError names the variable
+    except SettingsError as exc:  # its message names each bad variable
         raise click.ClickException(f"bad SPECTARE_* environment: {exc}") from exc
     setup_logging(settings.log_level, settings.log_format)
     return settings
@@ -95,6 +97,7 @@ def up(
 ) -> None:
     """Record the cameras of FILE on this machine, without Kubernetes."""
     from spectare.local.up import UpOptions, run_up
+    from spectare.manifests import ManifestError, load_files
 
     settings = _settings()
     try:
@@ -208,6 +211,8 @@ def footage_ls(camera: str | None, since: str | None, until: str | None, limit: 
 )  # fmt: skip
 def check(files: tuple[Path, ...]) -> None:
     """Validate manifests without recording anything."""
+    from spectare.manifests import ManifestError, load_files
+
     try:
         manifests = load_files(files)
     except ManifestError as exc:

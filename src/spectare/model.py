@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import re
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
+
+# Re-exported: they live in a pydantic-free module, for the worker.
+from spectare.camera import Phase as Phase
+from spectare.camera import Transport as Transport
+from spectare.camera import parse_quantity as parse_quantity
 
 GROUP = "spectare.io"
 VERSION = "v1alpha1"
@@ -19,31 +22,6 @@ DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 RTSP_URL = r"^rtsps?://[^\s/?#]+(/\S*)?$"
 QUANTITY = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|K|M|G|T|P|k)?$"
 
-_UNITS = {
-    "": 1,
-    "k": 10**3,
-    "K": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "P": 10**15,
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "Pi": 2**50,
-}
-
-
-def parse_quantity(value: int | str) -> int:
-    """Bytes of a Kubernetes quantity such as ``100Gi`` or ``500M``."""
-    if isinstance(value, int):
-        return value
-    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([A-Za-z]*)", value.strip())
-    if not match or match.group(2) not in _UNITS:
-        raise ValueError(f"not a byte quantity: {value!r} (use e.g. 500Mi, 100Gi, 2T)")
-    return int(float(match.group(1)) * _UNITS[match.group(2)])
-
 
 class _Spec(BaseModel):
     """Shared config: camelCase on the wire, unknown fields refused."""
@@ -51,25 +29,6 @@ class _Spec(BaseModel):
     model_config = ConfigDict(
         extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
     )
-
-
-class Transport(StrEnum):
-    """How RTSP carries the media."""
-
-    TCP = "tcp"
-    UDP = "udp"
-
-
-class Phase(StrEnum):
-    """Where a camera stands; written by the operator or the local pool."""
-
-    PENDING = "Pending"
-    QUEUED = "Queued"
-    STARTING = "Starting"
-    RECORDING = "Recording"
-    RECONNECTING = "Reconnecting"
-    FAILED = "Failed"
-    DISABLED = "Disabled"
 
 
 class Retention(_Spec):

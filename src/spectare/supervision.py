@@ -7,6 +7,8 @@ that decides whether a worker that ended counts as a failure.
 
 from __future__ import annotations
 
+import dataclasses
+
 from spectare.model import CameraSpec
 from spectare.redact import mask_url
 from spectare.settings import Settings
@@ -34,14 +36,15 @@ WORKER_SETTINGS: tuple[str, ...] = (
 #: Settings a supervisor decides per worker (``worker_environment``'s keyword arguments).
 PER_WORKER = ("worker_id", "camera_spec", "footage_must_be_mount")
 
-_unknown = [n for n in (*WORKER_SETTINGS, *PER_WORKER) if n not in Settings.model_fields]
+_FIELDS = frozenset(field.name for field in dataclasses.fields(Settings))
+_unknown = [n for n in (*WORKER_SETTINGS, *PER_WORKER) if n not in _FIELDS]
 if _unknown:  # pragma: no cover - a programming error, caught by any import
     raise AssertionError(f"not Settings fields: {_unknown}")
 
 
 def env_name(field: str) -> str:
     """The environment variable of a Settings field."""
-    if field not in Settings.model_fields:
+    if field not in _FIELDS:
         raise KeyError(f"{field!r} is not a setting")
     return f"SPECTARE_{field.upper()}"
 

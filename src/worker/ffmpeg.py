@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from spectare.model import CameraSpec
+from spectare.camera import CameraSpecView
 from spectare.settings import Container
 
 #: Muxer per container; fragmented MP4 keeps what was written playable after a kill.
@@ -21,7 +21,7 @@ class RecordJob:
     """Everything one recording run of ffmpeg needs."""
 
     url: str
-    spec: CameraSpec
+    spec: CameraSpecView
     container: Container
     incoming: Path
     run_id: str

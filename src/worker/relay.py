@@ -6,15 +6,20 @@ its Secret), so the API asks the worker. A request joins the worker's live feed:
 only while someone watches (the recording ffmpeg gets no extra output), shared by
 every request. The relay listens on ``live_relay_host`` (loopback unless the image
 says otherwise), announces itself beside the footage, and wants the announced token.
+
+It speaks just enough HTTP/1.0 for that one GET itself: ``http.server`` imports
+``http.client``, which imports ``ssl`` (~5 MB in every worker process for nothing);
+for the same reason its token comes from ``os.urandom``, not ``secrets``, whose
+``hmac`` loads OpenSSL's libcrypto (~4 MB).
 """
 
 from __future__ import annotations
 
-import hmac
-import secrets
+import base64
+import os
 import socket
+import socketserver
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from spectare.live.announce import Announcement, announce, announcement_path, withdraw
@@ -29,6 +34,27 @@ log = get_logger(__name__)
 START_SECONDS = 15.0
 #: A request with no new fragment for this long ends (the API reconnects).
 IDLE_SECONDS = 20.0
+#: Longest request or header line read, and most header lines: a request is one GET.
+MAX_LINE = 8192
+MAX_HEADERS = 64
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
+
+
+def same_token(given: str, token: str) -> bool:
+    """Whether ``given`` is ``token``, in a time that does not tell how much matched."""
+    a, b = given.encode(), token.encode()
+    difference = len(a) ^ len(b)
+    for x, y in zip(a, b.ljust(len(a), b"\0")[: len(a)], strict=True):
+        difference |= x ^ y
+    return difference == 0
 
 
 def advertised_host(bound: str) -> str:
@@ -45,10 +71,9 @@ class LiveRelay:
         self.camera = camera
         self.worker = worker
         self.hub = hub
-        self.token = secrets.token_urlsafe(24)
+        self.token = base64.urlsafe_b64encode(os.urandom(24)).rstrip(b"=").decode()
         self.path = announcement_path(root, camera)
-        self._server = ThreadingHTTPServer((host, 0), _handler(self))
-        self._server.daemon_threads = True
+        self._server = _Server((host, 0), _handler(self))
         port = self._server.server_address[1]
         self.url = f"http://{advertised_host(host)}:{port}/live"
         self._thread = threading.Thread(
@@ -69,27 +94,41 @@ class LiveRelay:
         self._server.server_close()
 
 
-def _handler(relay: LiveRelay) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.0"  # the stream ends with the connection
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
 
-        def do_GET(self) -> None:
-            given = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-            if self.path != "/live" or not hmac.compare_digest(given, relay.token):
-                self.send_error(404 if self.path != "/live" else 401)
+
+def _handler(relay: LiveRelay) -> type[socketserver.StreamRequestHandler]:
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            try:
+                request = self._request()
+            except (OSError, ValueError):
+                return  # a broken request or a client gone: nothing to answer
+            if request is None:
+                self._reply(400, "bad request")
+                return
+            method, path, headers = request
+            log.debug("relay.request", method=method, path=path)
+            if method != "GET":
+                self._reply(405, "only GET")
+                return
+            given = headers.get("authorization", "").removeprefix("Bearer ").strip()
+            if path != "/live" or not same_token(given, relay.token):
+                self._reply(404 if path != "/live" else 401, "no such stream")
                 return
             try:
                 feed, viewer = relay.hub.watch(relay.camera)
             except (NoSource, RuntimeError) as exc:
-                self.send_error(503, str(exc))
+                self._reply(503, str(exc))
                 return
             try:
                 if not feed.ready.wait(START_SECONDS) or feed.init is None:
-                    self.send_error(502, feed.error or "the camera sent no video in time")
+                    self._reply(502, feed.error or "the camera sent no video in time")
                     return
-                self.send_response(200)
-                self.send_header("Content-Type", f'video/mp4; codecs="{feed.codec or "avc1"}"')
-                self.end_headers()
+                codec = feed.codec or "avc1"
+                self._head(200, f'video/mp4; codecs="{codec}"')
                 self.wfile.write(feed.init)
                 while (fragment := viewer.next(IDLE_SECONDS)) is not None:
                     self.wfile.write(fragment)
@@ -98,8 +137,35 @@ def _handler(relay: LiveRelay) -> type[BaseHTTPRequestHandler]:
             finally:
                 feed.leave(viewer)
 
-        def log_message(self, format: str, *args: object) -> None:
-            log.debug("relay.request", line=format % args)
+        def _request(self) -> tuple[str, str, dict[str, str]] | None:
+            """(method, path, headers with lower-case names); None when malformed."""
+            parts = self.rfile.readline(MAX_LINE + 1).decode("latin-1").split()
+            if len(parts) != 3 or not parts[2].startswith("HTTP/"):
+                return None
+            headers: dict[str, str] = {}
+            for _ in range(MAX_HEADERS):
+                line = self.rfile.readline(MAX_LINE + 1).decode("latin-1")
+                if line in ("\r\n", "\n", ""):
+                    return parts[0], parts[1], headers
+                name, colon, value = line.partition(":")
+                if not colon:
+                    return None
+                headers[name.strip().lower()] = value.strip()
+            return None
+
+        def _head(self, status: int, content_type: str) -> None:
+            # HTTP/1.0 and no length: the stream ends with the connection.
+            self.wfile.write(
+                f"HTTP/1.0 {status} {_REASONS[status]}\r\nContent-Type: {content_type}\r\n"
+                "Connection: close\r\n\r\n".encode("latin-1")
+            )
+
+        def _reply(self, status: int, message: str) -> None:
+            try:
+                self._head(status, "text/plain; charset=utf-8")
+                self.wfile.write(message.encode())
+            except OSError:
+                pass  # the client went away
 
     return Handler
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from spectare.camera import RetentionView
 from spectare.layout import camera_files, resolve
 from spectare.logs import get_logger
-from spectare.model import Retention
 from spectare.store import Footage, Store
 
 log = get_logger(__name__)
@@ -15,7 +15,7 @@ DAY = 86400.0
 
 
 def plan_retention(
-    oldest_first: Sequence[Footage], total_bytes: int, policy: Retention, now: float
+    oldest_first: Sequence[Footage], total_bytes: int, policy: RetentionView, now: float
 ) -> list[Footage]:
     """The segments to drop, oldest first: past ``days``, then until under ``maxBytes``.
 
@@ -35,7 +35,7 @@ def plan_retention(
 
 
 def apply_retention(
-    store: Store, root: Path, camera: str, policy: Retention, now: float, batch: int = 200
+    store: Store, root: Path, camera: str, policy: RetentionView, now: float, batch: int = 200
 ) -> int:
     """Drop what ``plan_retention`` says, in batches; how many segments were dropped."""
     if policy.days is None and policy.max_bytes is None:

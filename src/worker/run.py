@@ -13,10 +13,10 @@ from pathlib import Path
 from types import FrameType
 
 from spectare import exits
+from spectare.camera import CameraSpecView, Phase
 from spectare.layout import incoming_dir
 from spectare.live.feed import LiveInput
 from spectare.logs import get_logger
-from spectare.model import CameraSpec, Phase
 from spectare.redact import register_secret, with_credentials
 from spectare.settings import Settings
 from spectare.store import Store, StoreError
@@ -80,7 +80,7 @@ class State:
 class Worker:
     """Records one camera until told to stop."""
 
-    def __init__(self, settings: Settings, camera: str, spec: CameraSpec, store: Store) -> None:
+    def __init__(self, settings: Settings, camera: str, spec: CameraSpecView, store: Store) -> None:
         self.settings = settings
         self.camera = camera
         self.spec = spec

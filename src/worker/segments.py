@@ -8,10 +8,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from spectare.camera import CameraSpecView
 from spectare.ids import uuid7_at
 from spectare.layout import quarantine_dir, segment_relpath, thumbnail_relpath
 from spectare.logs import get_logger
-from spectare.model import CameraSpec
 from spectare.store import Event, Footage, Store, StoreError
 from spectare.worker.pending import PendingList, PendingSegment
 from spectare.worker.probe import MediaInfo, probe, repair
@@ -55,7 +55,7 @@ class Indexer:
     """Indexes finished segments of one camera; a segment the store could not take
     stays on the camera's durable pending list until it does."""
 
-    def __init__(self, store: Store, root: Path, camera: str, spec: CameraSpec, tools: Tools):
+    def __init__(self, store: Store, root: Path, camera: str, spec: CameraSpecView, tools: Tools):
         self.store = store
         self.root = root
         self.camera = camera

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from chart.chartlib import env_of, find
-from spectare.operator.config import OperatorSettings
+from spectare.operator.config import OperatorSettings, load_operator_settings
 from spectare.operator.pods import pod_manifest
 
 Rendered = Callable[..., list[dict[str, Any]]]
@@ -91,7 +91,7 @@ def operator_settings(objs: list[dict[str, Any]]) -> OperatorSettings:
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
             mp.setenv(key, value)
-        return OperatorSettings()
+        return load_operator_settings()
 
 
 def worker_pod(objs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ the operator creates, meet the restricted Pod Security Standard.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -34,8 +35,8 @@ from spectare.settings import Settings
 def test_every_env_var_is_a_real_setting(rendered: Rendered, scenario: str) -> None:
     """Settings ignore unknown variables, so a misspelt name would silently do nothing."""
     known = {
-        "operator": {f"SPECTARE_{n.upper()}" for n in OperatorSettings.model_fields},
-        "api": {f"SPECTARE_{n.upper()}" for n in Settings.model_fields},
+        "operator": {f"SPECTARE_{f.name.upper()}" for f in dataclasses.fields(OperatorSettings)},
+        "api": {f"SPECTARE_{f.name.upper()}" for f in dataclasses.fields(Settings)},
     }
     for suffix, fields in known.items():
         spec = find(rendered(*SCENARIOS[scenario]), "Deployment", f"-{suffix}")

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
 
 import pytest
@@ -206,7 +207,7 @@ def test_a_restarted_operator_repeats_no_event_for_the_phase_shown() -> None:
     written = {"phase": "Queued", "message": QUEUED, "observedGeneration": 1, "restarts": 0,
                "conditions": []}  # fmt: skip
     op.add(replace(cam("c"), status=written), cam("a"), cam("b"))
-    op.settings = op.settings.model_copy(update={"max_workers": 2})
+    op.settings = dataclasses.replace(op.settings, max_workers=2)
     creates = of(op.step(), CreatePod)
     effects = op.step(*(Outcome(c, True, f"{c.key[1]}-1", op.now) for c in creates))
     writes = [w for w in of(effects, WriteStatus) if w.key == key("c")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from spectare.camera import RetentionView
 from spectare.ids import uuid7_at
 from spectare.model import Retention
 from spectare.store import Footage, Store
@@ -21,22 +22,22 @@ def seg(start: float, size: int = 100, camera: str = "cam") -> Footage:
 class TestPlan:
     def test_no_policy_drops_nothing(self) -> None:
         items = [seg(NOW - 100 * DAY)]
-        assert plan_retention(items, 100, Retention(), NOW) == []
+        assert plan_retention(items, 100, RetentionView(), NOW) == []
 
     def test_days_drop_what_ended_before_the_cutoff(self) -> None:
         items = [seg(NOW - 3 * DAY), seg(NOW - 2 * DAY - 20), seg(NOW - DAY)]
-        assert plan_retention(items, 300, Retention(days=2), NOW) == items[:2]
+        assert plan_retention(items, 300, RetentionView(days=2), NOW) == items[:2]
 
     def test_bytes_drop_oldest_until_under_the_cap(self) -> None:
         items = [seg(NOW - 30 + i, size=100) for i in range(5)]
-        assert plan_retention(items, 500, Retention(maxBytes=250), NOW) == items[:3]
+        assert plan_retention(items, 500, RetentionView(max_bytes=250), NOW) == items[:3]
 
     def test_quantity_units(self) -> None:
         assert Retention(maxBytes="1Ki").max_bytes_int == 1024
         assert Retention(maxBytes="2G").max_bytes_int == 2_000_000_000
 
     def test_empty_index_drops_nothing(self) -> None:
-        assert plan_retention([], 0, Retention(days=1, maxBytes=1), NOW) == []
+        assert plan_retention([], 0, RetentionView(days=1, max_bytes=1), NOW) == []
 
 
 def write(root: Path, item: Footage) -> None:
@@ -52,7 +53,7 @@ class TestApply:
         for item in items:
             write(tmp_path, item)
             sqlite_store.add_footage(item, now=NOW)
-        dropped = apply_retention(sqlite_store, tmp_path, "cam", Retention(days=7), NOW)
+        dropped = apply_retention(sqlite_store, tmp_path, "cam", RetentionView(days=7), NOW)
         assert dropped == 450
         assert [f.id for f in sqlite_store.footage_range("cam", limit=10).items] == [items[-1].id]
         assert not (tmp_path / items[0].path).exists()
@@ -66,7 +67,7 @@ class TestApply:
         for item in items:
             write(tmp_path, item)
             sqlite_store.add_footage(item, now=NOW)
-        apply_retention(sqlite_store, tmp_path, "cam", Retention(maxBytes=350), NOW)
+        apply_retention(sqlite_store, tmp_path, "cam", RetentionView(max_bytes=350), NOW)
         kept = sqlite_store.footage_range("cam").items
         assert [f.id for f in kept] == [f.id for f in items[-3:]]
         assert sorted(p.name for p in tmp_path.rglob("*.mp4")) == sorted(
@@ -81,7 +82,6 @@ class TestApply:
         for item in items:
             (tmp_path / "cam" / "2027" / "01" / "15").mkdir(parents=True, exist_ok=True)
             (tmp_path / "cam" / "2027" / "01" / "15" / f"{item.id}.mp4").write_bytes(b"x")
-        assert (
-            apply_retention(sqlite_store, tmp_path, "cam", Retention(days=1, maxBytes=1), NOW) == 0
-        )
+        policy = RetentionView(days=1, max_bytes=1)
+        assert apply_retention(sqlite_store, tmp_path, "cam", policy, NOW) == 0
         assert len(list(tmp_path.rglob("*.mp4"))) == 3

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from spectare.camera import CameraSpecView
 from spectare.local.pool import worker_env
 from spectare.manifests import Manifests
 from spectare.model import Camera
 from spectare.operator.config import OperatorSettings
 from spectare.operator.pods import CameraRef, pod_manifest
-from spectare.settings import Settings
+from spectare.settings import Settings, load_settings
 from spectare.supervision import (
     HEALTHY_SECONDS,
     env_name,
@@ -31,10 +32,10 @@ def test_every_variable_is_a_setting_the_worker_reads_back(
     env = worker_environment(settings, worker_id="w-1", camera_spec=CAMERA.spec)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    back = Settings()
+    back = load_settings()
     assert back.store == "sqlite:////data/s.db" and back.stall_seconds == 7
     assert back.container == "ts" and back.worker_id == "w-1"
-    assert back.camera_spec == CAMERA.spec
+    assert back.camera_spec == CameraSpecView(url=CAMERA.spec.url, segment_seconds=10)
 
 
 def test_a_misspelt_setting_fails_loudly() -> None:
