@@ -29,6 +29,8 @@ SNAPSHOT_MAX_AGE = 5.0
 TAIL_SECONDS = 5.0
 THUMBNAIL_WIDTH = 320
 SNAPSHOT_WIDTH = 640
+#: Thumbnails kept in the cache (for read-only footage), ~15 kB each: the oldest go first.
+CACHED_THUMBNAILS = 2000
 
 
 def cache_dir(root: Path) -> Path:
@@ -62,6 +64,23 @@ def _make(command: list[str], target: Path, timeout: float = 30.0) -> bool:
     return target.is_file() and target.stat().st_size > 0
 
 
+def to_prune(entries: list[tuple[str, float]], keep: int) -> list[str]:
+    """Names of the oldest (name, mtime) entries beyond the newest ``keep``."""
+    return [name for name, _ in sorted(entries, key=lambda e: e[1], reverse=True)[keep:]]
+
+
+def prune_folder(folder: Path, keep: int) -> None:
+    """Delete the oldest files of ``folder`` beyond the newest ``keep``."""
+    try:
+        with os.scandir(folder) as listing:
+            entries = [(e.name, e.stat().st_mtime) for e in listing if e.is_file()]
+    except OSError:
+        return
+    for name in to_prune(entries, keep):
+        with contextlib.suppress(OSError):
+            (folder / name).unlink()
+
+
 def _publish(made: Path, target: Path) -> Path:
     os.replace(made, target)  # atomic: a reader sees the old picture or the new one
     return target
@@ -85,6 +104,8 @@ def thumbnail(ffmpeg: str, root: Path, segment: Path, beside: Path) -> Path | No
         work = target.with_name(f".{os.getpid()}-{target.name}")
         command = picture_command(ffmpeg, segment, work, THUMBNAIL_WIDTH, last=False, tail=None)
         if _make(command, work):
+            if target == cached:
+                prune_folder(cached.parent, CACHED_THUMBNAILS - 1)
             return _publish(work, target)
         work.unlink(missing_ok=True)
         return None

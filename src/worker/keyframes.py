@@ -12,6 +12,7 @@ segment, not for the whole recording (measured in bench/record_cost).
 from __future__ import annotations
 
 import itertools
+import struct
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -122,7 +123,8 @@ class SegmentMotion:
             else:
                 samples = _copied_samples(self.ffmpeg, path, codec, end - start, self.every)
             frames = self._decode(codec, samples) if samples else []
-        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        except (OSError, ValueError, IndexError, struct.error, subprocess.SubprocessError) as exc:
+            # A damaged file or a decoder that fails costs this segment its score only.
             log.warning("motion.failed", file=path.name, error=str(exc))
             frames = []
         # A gap (a reconnect, an unscored segment) ends the chain: comparing pictures

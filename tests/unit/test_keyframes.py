@@ -108,7 +108,17 @@ def test_a_change_between_two_segments_counts_unless_there_was_a_gap(tmp_path: P
     assert (after_gap.score(still, "h264", 300.0, 304.0) or 0.0) < 0.01
 
 
+def box(kind: bytes, *payload: bytes) -> bytes:
+    body = b"".join(payload)
+    return (8 + len(body)).to_bytes(4, "big") + kind + body
+
+
 def test_an_unreadable_segment_goes_unscored(tmp_path: Path) -> None:
     broken = tmp_path / "broken.ts"
     broken.write_bytes(b"\x47" * 1000)
     assert SegmentMotion("ffmpeg", every=1.0).score(broken, "h264", 0, 4) is None
+    # Boxes in their places but cut short inside: the score is lost, not the worker.
+    stbl = box(b"minf", box(b"stbl", box(b"stsd", b"\x00" * 16)))
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(box(b"moov", box(b"trak", box(b"mdia", box(b"mdhd", b"\x00"), stbl))))
+    assert SegmentMotion("ffmpeg", every=1.0).score(damaged, "h264", 0, 4) is None
