@@ -284,6 +284,8 @@ class Worker:
             try:
                 if path.exists():
                     self.indexer.finish(path, item.start, item.end, item.known, item.motion)
+                else:  # placed in the tree before the store failed: it is on the pending list
+                    self.indexer.index_pending()
                 return
             except StoreError as exc:
                 # The file is safe in the tree (or still incoming): keep trying, and leave it

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
+from harness.procs import wait_until
+from spectare.camera import CameraSpecView
 from spectare.ids import uuid7_at
 from spectare.layout import segment_relpath
 from spectare.model import CameraSpec
+from spectare.settings import Settings
 from spectare.store import Footage, StoreError
 from spectare.store.sqlite import SQLiteStore
 from spectare.worker.pending import PendingList
 from spectare.worker.recovery import recover
+from spectare.worker.run import Finished, Worker
 from spectare.worker.segments import Indexer, Tools
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
@@ -82,6 +87,29 @@ def test_a_segment_the_store_refused_is_indexed_when_it_returns(
     assert not PendingList(root, "cam").path.exists()
     record = store.get_camera("cam")
     assert record is not None and record.segments == 2
+
+
+def test_a_placed_segment_is_indexed_once_the_store_returns_without_a_next_segment(
+    store: FlakyStore, tmp_path: Path
+) -> None:
+    """A camera that went quiet closes no next segment: the worker keeps retrying."""
+    root = tmp_path / "footage"
+    spec = CameraSpecView.from_setting('{"url": "rtsp://cam/1", "motion": {"enabled": false}}')
+    worker = Worker(Settings(footage_dir=root), "cam", spec, store)
+    store.away = True
+    segment = clip(root / "cam" / ".incoming" / "a.mp4")
+    finishing = threading.Thread(
+        target=worker._finish_with_retries, args=(Finished(segment, NOW, NOW + 1),)
+    )
+    finishing.start()
+    pending = PendingList(root, "cam")
+    wait_until(lambda: pending.entries(), 30, "the segment placed and listed as pending")
+    store.away = False
+    finishing.join(timeout=30)
+    assert not finishing.is_alive()
+    assert not pending.path.exists()
+    record = store.get_camera("cam")
+    assert record is not None and record.segments == 1
 
 
 def test_a_worker_that_died_with_a_pending_list_indexes_it_on_restart(
