@@ -1,8 +1,9 @@
 """One run of ffmpeg: start it, hear of each closed segment, stop it gracefully.
 
 A watchdog restarts a camera that keeps its session open but sends no video: ffmpeg's
-own ``-timeout`` does not fire then. It looks at what ffmpeg has written (one directory
-listing every few seconds: at one a second it was a third of an idle worker's CPU).
+own ``-timeout`` does not fire then. It looks at what ffmpeg has written, one directory
+listing every third of the stall time (5 s by default): each look wakes the worker, and
+at one a second the looks were a third of an idle worker's CPU.
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ class Closed:
 
 OnSegment = Callable[[Closed], None]
 
-#: How often the watchdog looks at the files ffmpeg writes.
-WATCH_SECONDS = 3.0
+#: The watchdog looks at the files ffmpeg writes this many times per stall time, at
+#: most once a second: a stall is seen at most a third late.
+WATCHES_PER_STALL = 3
 #: A stalled ffmpeg is asked to stop, and killed if it has not after this long.
 STALL_GRACE_SECONDS = 3.0
 
@@ -152,7 +154,8 @@ class Recorder:
     def _watch(self) -> None:
         assert self.stall_seconds is not None
         seen, since = self._written(), time.monotonic()
-        while not self._exited.wait(WATCH_SECONDS):
+        every = max(1.0, self.stall_seconds / WATCHES_PER_STALL)
+        while not self._exited.wait(every):
             now, written = time.monotonic(), self._written()
             if written != seen:
                 seen, since = written, now
