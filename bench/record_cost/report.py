@@ -103,7 +103,7 @@ def render(opts: Any, runs: list[dict[str, Any]], kills: list[dict[str, Any]],
     ok = bool(pss) and statistics.median(pss) <= TARGET_PSS_MB
     out.append(f"| PSS per camera, defaults <= {TARGET_PSS_MB:g} MB | {spread(pss, '.1f')} MB | "
                f"{'**yes**' if ok else '**NO**'} |")  # fmt: skip
-    for container in ("mp4", "ts", "mkv"):
+    for container in ("mp4", "ts", "mkv") if kills else ():
         shares = [k[container]["kept"] / k[container]["recorded"] for k in kills]
         ok = bool(shares) and min(shares) >= TARGET_KEPT
         out.append(f"| killed segment kept by the worker >= 95 % ({container}) | "
@@ -134,6 +134,10 @@ def render(opts: Any, runs: list[dict[str, Any]], kills: list[dict[str, Any]],
         f"Recording ffmpeg restarted during a window: {restarts} time(s). For Frigate, "
         "'Python' is its one maintainer process (with the ffprobe and remux it runs) shared "
         "by all cameras and divided by their number.",
+    ]
+    if not kills:
+        return "\n".join(out) + "\n"
+    out += [
         "",
         "## SIGKILL mid-segment: seconds of the killed segment that stay playable",
         "",
